@@ -1,0 +1,154 @@
+"""Training: data resident on the device, batches drawn on the device, plain SGD.
+
+The loop follows airbench's habits: the whole dataset is one tensor on the training
+device, a batch is an index tensor drawn there, uint8 images are converted per batch, and
+metrics stay on the device until the end (no host-device synchronisation per step).
+
+Batch order is a pure function of ``(batch_seed, step)``: indices are drawn in blocks of
+``BLOCK`` steps, each block from a generator seeded by ``(batch_seed, block)``. A retrain
+that starts at ``rewind_step`` therefore sees exactly the batches the dense run saw from
+that step on, and an interrupted run repeats itself bit for bit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from imprf_utils.data import Dataset
+from imprf_utils.models import MaskedFCN
+
+BLOCK = 100  # steps of batch indices drawn at once
+
+
+@dataclass
+class DeviceData:
+    """A dataset flattened to (N, D) on the training device, with the network's input map."""
+
+    x: torch.Tensor  # (N, D) uint8 or float32
+    y: torch.Tensor  # (N,) int64
+    mean: torch.Tensor | None  # (D,) float32; set for uint8 data: input = (x - mean) / 255
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset, device: torch.device | str, mean: torch.Tensor | None = None) -> DeviceData:
+        """``mean`` defaults to ``ds.mean``; pass the training set's to a test set."""
+        mean = ds.mean if mean is None else mean
+        if ds.x.dtype == torch.uint8 and mean is None:
+            mean = ds.x.reshape(len(ds), -1).float().mean(0)
+        return cls(
+            x=ds.x.reshape(len(ds), -1).to(device),
+            y=ds.y.to(device),
+            mean=None if mean is None or ds.x.dtype != torch.uint8 else mean.float().to(device),
+        )
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def inputs(self, index: torch.Tensor | slice) -> torch.Tensor:
+        """Network input for the rows ``index``: (x - mean)/255 for uint8, as is for float."""
+        xb = self.x[index]
+        if self.mean is None:
+            return xb.float()
+        return (xb.float() - self.mean) / 255.0
+
+
+def progress_enabled() -> bool:
+    """Progress bars show in interactive use; off under CI, nbval, or IMPRF_PROGRESS=0."""
+    if os.environ.get("CI") or os.environ.get("IMPRF_PROGRESS", "1") == "0":
+        return False
+    return "ipykernel" in sys.modules or sys.stderr.isatty()
+
+
+def batch_indices(batch_seed: int, block: int, n: int, batch_size: int, device: torch.device) -> torch.Tensor:
+    """Indices (BLOCK, batch_size) of block ``block``, drawn with replacement (P&B)."""
+    seed = int(np.random.SeedSequence([batch_seed, block]).generate_state(1, dtype=np.uint64)[0] >> 1)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    return torch.randint(n, (BLOCK, batch_size), generator=gen, device=device)
+
+
+@torch.no_grad()
+def accuracy(model: MaskedFCN, data: DeviceData, batch_size: int = 4096) -> torch.Tensor:
+    """Test accuracy of each replica, (K,), left on the device."""
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros(model.replicas, device=data.x.device)
+    for start in range(0, len(data), batch_size):
+        logits = model(data.inputs(slice(start, start + batch_size)))
+        correct += (logits.argmax(-1) == data.y[start : start + batch_size]).sum(-1)
+    model.train(was_training)
+    return correct / len(data)
+
+
+@dataclass
+class TrainResult:
+    steps: list[int]  # evaluation steps
+    train_loss: torch.Tensor  # (evals, K) mean training loss since the previous evaluation
+    test_accuracy: torch.Tensor  # (evals, K)
+    rewind_state: dict[str, torch.Tensor] | None  # state at rewind_step (dense run only)
+
+
+def train(
+    model: MaskedFCN,
+    train_data: DeviceData,
+    test_data: DeviceData,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    batch_seed: int,
+    eval_every: int,
+    start_step: int = 0,
+    rewind_step: int | None = None,
+    description: str = "train",
+) -> TrainResult:
+    """Plain SGD (no momentum, no weight decay) from ``start_step`` to ``steps``.
+
+    All replicas see the same batches. The summed loss gives each replica the gradient of
+    its own mean loss. Masked weights get zero gradient through ``W * M``, so pruned weights
+    stay exactly zero. If ``rewind_step`` lies in ``[start_step, steps)`` the state at that
+    step (before its update) is returned as ``rewind_state``.
+    """
+    device = train_data.x.device
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.0, weight_decay=0.0)
+    k = model.replicas
+    loss_sum = torch.zeros(k, device=device)
+    seen = 0
+    eval_steps, losses, accuracies = [], [], []
+    rewind_state = None
+    block_id, block = -1, None
+    bar = tqdm(total=steps - start_step, desc=description, disable=not progress_enabled(), leave=False)
+    for step in range(start_step, steps):
+        if step == rewind_step:
+            rewind_state = {name: t.detach().clone() for name, t in model.state_dict().items()}
+        if step // BLOCK != block_id:
+            block_id = step // BLOCK
+            block = batch_indices(batch_seed, block_id, len(train_data), batch_size, device)
+        index = block[step % BLOCK]
+        logits = model(train_data.inputs(index))  # (K, B, C)
+        target = train_data.y[index].expand(k, -1)
+        loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(k, -1).mean(1)
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+        loss_sum += loss.detach()
+        seen += 1
+        if (step + 1) % eval_every == 0 or step + 1 == steps:
+            eval_steps.append(step + 1)
+            losses.append(loss_sum / seen)
+            accuracies.append(accuracy(model, test_data))
+            loss_sum, seen = torch.zeros_like(loss_sum), 0
+        bar.update()
+    bar.close()
+    return TrainResult(
+        steps=eval_steps,
+        train_loss=torch.stack(losses).cpu(),
+        test_accuracy=torch.stack(accuracies).cpu(),
+        rewind_state=rewind_state,
+    )
