@@ -1,0 +1,109 @@
+"""A small IMP experiment end to end: stages, sparsities, zeros, resumption, determinism."""
+
+import shutil
+
+import pytest
+import torch
+
+from imprf_utils.errors import ConfigError
+from imprf_utils.experiment import Experiment, ExperimentConfig, run_experiment
+
+CONFIG = ExperimentConfig(
+    dataset="skewed_texture",
+    dataset_options={"n": 1000, "size": 8},
+    hidden=(24, 24),
+    batch_size=32,
+    steps=60,
+    rewind_step=10,
+    eval_every=30,
+    rounds=3,
+    compare_levels=(1, 3),
+)
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory) -> Experiment:
+    return run_experiment(CONFIG, run_store=tmp_path_factory.mktemp("runs"), device="cpu")
+
+
+def test_every_stage_is_stored(experiment):
+    expected = [f"level_{k}" for k in range(4)] + ["oneshot_1", "oneshot_3", "random_1", "random_3"]
+    assert experiment.run.levels() == sorted(expected)
+
+
+def test_each_round_prunes_thirty_percent_of_each_hidden_layer(experiment):
+    for k in range(4):
+        masks = experiment.masks(f"level_{k}")
+        assert len(masks) == 2  # hidden layers only: the output layer is never pruned
+        for m in masks:
+            remaining = m.numel()
+            for _ in range(k):
+                remaining -= round(0.3 * remaining)
+            assert int(m.sum()) == remaining
+    for method in ("oneshot", "random"):
+        for k in (1, 3):
+            counts = [int(m.sum()) for m in experiment.masks(f"{method}_{k}")]
+            assert counts == [int(m.sum()) for m in experiment.masks(f"level_{k}")]
+
+
+def test_pruned_weights_are_exactly_zero_in_every_saved_state(experiment):
+    for level in experiment.run.levels():
+        state = experiment.run.load(level, "state")
+        for layer, mask in enumerate(experiment.masks(level)):
+            assert bool((state[f"weights.{layer}"][0][~mask] == 0).all()), level
+
+
+def test_imp_masks_are_nested_and_removal_round_agrees(experiment):
+    rounds = experiment.removal_round(0)
+    for k in range(1, 4):
+        mask = experiment.masks(f"level_{k}")[0]
+        assert torch.equal(mask, rounds > k)
+
+
+def test_oneshot_at_one_round_is_imp_round_one(experiment):
+    """Same masks, same rewind state, same batches: the batched replica reproduces the IMP run."""
+    assert all(torch.equal(a, b) for a, b in zip(experiment.masks("oneshot_1"), experiment.masks("level_1")))
+    assert experiment.metrics("oneshot_1")["test_accuracy"] == pytest.approx(
+        experiment.metrics("level_1")["test_accuracy"], abs=1e-6
+    )
+
+
+def test_rerun_skips_and_interrupted_run_resumes_identically(experiment):
+    before = {lvl: experiment.metrics(lvl) for lvl in experiment.run.levels()}
+    masks_before = experiment.masks("level_3")
+    run_experiment(CONFIG, run_store=experiment.run.path.parent.parent, device="cpu")  # nothing to do
+    for level in ("level_2", "level_3", "oneshot_3", "random_3"):
+        shutil.rmtree(experiment.run.path / level)
+    (experiment.run.path / ".tmp-level_2-interrupted").mkdir()
+    again = run_experiment(CONFIG, run_store=experiment.run.path.parent.parent, device="cpu")
+    assert {lvl: again.metrics(lvl) for lvl in again.run.levels()} == before
+    assert all(torch.equal(a, b) for a, b in zip(again.masks("level_3"), masks_before))
+
+
+def test_random_masks_depend_on_the_seed(experiment, tmp_path):
+    other = run_experiment(ExperimentConfig(**{**CONFIG.as_dict(), "seed": 1}), run_store=tmp_path, device="cpu")
+    assert not torch.equal(other.masks("random_1")[0], experiment.masks("random_1")[0])
+    assert not torch.equal(other.masks("level_1")[0], experiment.masks("level_1")[0])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"prune_rate": 1.0}, "prune_rate"),
+        ({"prune_rate": 0.0}, "prune_rate"),
+        ({"rounds": -1}, "rounds"),
+        ({"rewind_step": 60}, "rewind_step"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"hidden": ()}, "hidden"),
+        ({"dataset": "mnist"}, "valid names"),
+        ({"compare_levels": (5,)}, "compare_levels"),
+    ],
+)
+def test_impossible_parameters_are_refused_at_construction(change, message):
+    with pytest.raises(ConfigError, match=message):
+        ExperimentConfig(**{**CONFIG.as_dict(), **change})
+
+
+def test_unknown_parameter_is_named():
+    with pytest.raises(ConfigError, match="unknown experiment parameters"):
+        ExperimentConfig.from_dict({"learning_rate": 0.1})

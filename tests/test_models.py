@@ -1,0 +1,57 @@
+import torch
+
+from imprf_utils.models import BN_EPS, BN_MOMENTUM, MaskedFCN, replica_state, stack_states
+
+WIDTHS = (12, 10, 8, 3)
+
+
+def test_stacked_replicas_equal_single_networks():
+    stacked = MaskedFCN(WIDTHS, seeds=(0, 1, 2))
+    x = torch.randn(5, 12)
+    out = stacked(x)
+    for k, seed in enumerate((0, 1, 2)):
+        single = MaskedFCN(WIDTHS, seeds=(seed,))
+        torch.testing.assert_close(out[k], single(x)[0])
+    assert not torch.allclose(out[0], out[1])
+
+
+def test_glorot_normal_std_and_zero_bias():
+    model = MaskedFCN((400, 300, 10), seeds=(0,))
+    w = model.weights[0]
+    expected = (2 / 700) ** 0.5
+    assert abs(w.detach().std().item() - expected) < 0.02 * expected  # 120k draws: 0.2% noise
+    assert all(torch.count_nonzero(b) == 0 for b in model.biases)
+
+
+def test_masks_zero_weights_and_block_their_gradient():
+    model = MaskedFCN(WIDTHS, seeds=(0,))
+    masks = [torch.rand(1, 10, 12) < 0.5, torch.rand(1, 8, 10) < 0.5]
+    model.set_masks(masks)
+    for w, m in zip(model.weights, masks):
+        assert bool((w[~m] == 0).all())
+    model(torch.randn(7, 12)).sum().backward()
+    for w, m in zip(model.weights, masks):
+        assert bool((w.grad[~m] == 0).all())
+    assert model.weights[-1].grad.abs().sum() > 0  # the output layer is never masked
+
+
+def test_batchnorm_per_replica_matches_torch():
+    model = MaskedFCN(WIDTHS, seeds=(0, 1), batchnorm=True)
+    x = torch.randn(2, 16, 12)
+    bn = torch.nn.BatchNorm1d(12, eps=BN_EPS, momentum=BN_MOMENTUM)
+    for k in range(2):
+        expected = bn.train()(x[k])
+        got = model.layer_input(x, 0)[k]
+        torch.testing.assert_close(got, expected)
+    fresh = MaskedFCN(WIDTHS, seeds=(0, 1), batchnorm=True)
+    fresh(x)  # a training-mode pass updates each replica's running statistics
+    torch.testing.assert_close(fresh.running_mean0[1], BN_MOMENTUM * x[1].mean(0))
+
+
+def test_replica_state_roundtrip():
+    model = MaskedFCN(WIDTHS, seeds=(0, 1, 2))
+    state = model.state_dict()
+    parts = [replica_state(state, k) for k in range(3)]
+    assert all(t.shape[0] == 1 for t in parts[1].values())
+    for name, t in stack_states(parts).items():
+        assert torch.equal(t, state[name])

@@ -1,0 +1,71 @@
+import torch
+
+from imprf_utils.data import Dataset
+from imprf_utils.models import MaskedFCN
+from imprf_utils.train import BLOCK, DeviceData, batch_indices, train
+
+
+def _blobs(n: int, seed: int) -> DeviceData:
+    """Two Gaussian blobs in 8 dimensions: an easy task."""
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=gen)
+    x = torch.randn(n, 8, generator=gen) + 2.0 * (2 * y[:, None] - 1)
+    return DeviceData(x, y, None)
+
+
+TRAIN, TEST = _blobs(2000, 0), _blobs(500, 1)
+KW = dict(steps=150, batch_size=32, lr=0.1, batch_seed=7, eval_every=50)
+
+
+def test_batch_indices_are_a_function_of_seed_and_block():
+    a = batch_indices(3, 5, 100, 16, torch.device("cpu"))
+    assert a.shape == (BLOCK, 16) and int(a.max()) < 100
+    assert torch.equal(a, batch_indices(3, 5, 100, 16, torch.device("cpu")))
+    assert not torch.equal(a, batch_indices(3, 6, 100, 16, torch.device("cpu")))
+    assert not torch.equal(a, batch_indices(4, 5, 100, 16, torch.device("cpu")))
+
+
+def test_training_learns_and_reports_on_schedule():
+    model = MaskedFCN((8, 16, 2), seeds=(0,))
+    result = train(model, TRAIN, TEST, **KW)
+    assert result.steps == [50, 100, 150]
+    assert result.test_accuracy.shape == (3, 1)
+    assert float(result.test_accuracy[-1, 0]) > 0.95
+    assert float(result.train_loss[-1, 0]) < float(result.train_loss[0, 0])
+
+
+def test_resuming_from_the_rewind_state_repeats_the_run_exactly():
+    """Batches depend only on (seed, step): rewinding a dense net replays the dense run bit for bit."""
+    model = MaskedFCN((8, 16, 16, 2), seeds=(0,))
+    dense = train(model, TRAIN, TEST, rewind_step=70, **KW)
+    replay = MaskedFCN((8, 16, 16, 2), seeds=(1,))
+    replay.load_state_dict(dense.rewind_state)
+    again = train(replay, TRAIN, TEST, start_step=70, **KW)
+    for a, b in zip(model.parameters(), replay.parameters()):
+        assert torch.equal(a, b)
+    assert torch.equal(again.test_accuracy[-1], dense.test_accuracy[-1])
+
+
+def test_batched_replicas_match_training_one_at_a_time():
+    stacked = MaskedFCN((8, 16, 16, 2), seeds=(0, 1, 2))
+    masks = [torch.rand(3, 16, 8, generator=torch.Generator().manual_seed(0)) < 0.6, torch.ones(3, 16, 16, dtype=torch.bool)]
+    stacked.set_masks(masks)
+    result = train(stacked, TRAIN, TEST, **KW)
+    for k in range(3):
+        single = MaskedFCN((8, 16, 16, 2), seeds=(k,))
+        single.set_masks([m[k : k + 1] for m in masks])
+        one = train(single, TRAIN, TEST, **KW)
+        for a, b in zip(stacked.parameters(), single.parameters()):
+            torch.testing.assert_close(a[k], b[0], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(result.train_loss[:, k], one.train_loss[:, 0], rtol=1e-4, atol=1e-5)
+        assert bool((stacked.weights[0][k][~masks[0][k]] == 0).all())
+
+
+def test_uint8_images_enter_as_centred_over_255():
+    x = torch.tensor([[[[0, 255]]], [[[100, 50]]]], dtype=torch.uint8)  # (2, 1, 1, 2)
+    ds = Dataset(x=x, y=torch.tensor([0, 1]), num_classes=2, name="tiny")
+    data = DeviceData.from_dataset(ds, "cpu")
+    torch.testing.assert_close(data.mean, torch.tensor([50.0, 152.5]))
+    torch.testing.assert_close(data.inputs(slice(None)), (x.reshape(2, 2).float() - data.mean) / 255)
+    other = DeviceData.from_dataset(ds, "cpu", mean=torch.zeros(2))
+    torch.testing.assert_close(other.inputs(slice(None)), x.reshape(2, 2).float() / 255)
