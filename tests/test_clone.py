@@ -1,0 +1,135 @@
+"""Tests of imprf_utils.clone.gaussian_clone: the clone has each class's mean and covariance
+and Gaussian marginals, whatever the data's; labels, dtype and metadata are kept."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from imprf_utils.data import Dataset, gaussian_clone, load_dataset
+from imprf_utils.errors import ConfigError
+
+
+def covariance_error(x: torch.Tensor, cov: torch.Tensor) -> tuple[float, float]:
+    """(‖Ĉ − cov‖_F, its expected size from sampling noise) for samples x (n, D).
+
+    E‖Ĉ − C‖²_F ≈ Σ_ij Var(x_i x_j) / n = (E[‖x̃‖⁴] − ‖C‖²_F) / n (x̃ centred), estimated
+    from the sample itself.
+    """
+    x = x.reshape(len(x), -1).double()
+    centred = x - x.mean(0)
+    emp = centred.T @ centred / (len(x) - 1)
+    noise = math.sqrt(((centred**2).sum(1) ** 2).mean() - (emp**2).sum()) / math.sqrt(len(x))
+    return float((emp - cov.double()).norm()), noise
+
+
+def class_moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x = x.reshape(len(x), -1).double()
+    return x.mean(0), torch.cov(x.T)
+
+
+@pytest.fixture(scope="module")
+def nlgp():
+    """NLGP at gain 10 (nearly binary pixels), four correlation lengths, 5,000 images a class."""
+    ds = load_dataset("nlgp", n=20_000, seed=3)
+    return ds, gaussian_clone(ds, seed=0)
+
+
+def test_clone_keeps_labels_shape_dtype_and_metadata(nlgp):
+    ds, clone = nlgp
+    assert clone.x.shape == ds.x.shape and clone.x.dtype == ds.x.dtype
+    assert torch.equal(clone.y, ds.y) and clone.num_classes == ds.num_classes
+    assert clone.name == "nlgp-clone" and clone.class_names == ds.class_names
+    assert clone.periodic == ds.periodic and clone.mean is None
+    assert torch.isfinite(clone.x).all()
+
+
+def test_clone_has_the_class_means_and_covariances(nlgp):
+    ds, clone = nlgp
+    for c in range(ds.num_classes):
+        mean, cov = class_moments(ds.x[ds.y == c])
+        sample = clone.x[clone.y == c].reshape(-1, mean.numel()).double()
+        # the clone's sample mean scatters around the class mean with sd sqrt(diag Σ / n_c)
+        assert ((sample.mean(0) - mean).abs() < 5 * (cov.diag() / len(sample)).sqrt()).all()
+        # ‖Ĉ_clone − Σ_c‖_F concentrates at its expected size (ratio ≈ 1.0)
+        error, noise = covariance_error(sample, cov)
+        assert error < 1.5 * noise
+        other = class_moments(ds.x[ds.y == (c + 1) % ds.num_classes])[1]
+        assert covariance_error(sample, other)[0] > 3 * noise  # and not another class's
+
+
+def _mean_kurtosis(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Pearson kurtosis of each pixel within each class (scipy), averaged."""
+    flat = x.reshape(len(x), -1).numpy()
+    per_class = [scipy.stats.kurtosis(flat[(y == c).numpy()], axis=0, fisher=False) for c in y.unique()]
+    return float(np.mean(per_class))
+
+
+def test_clone_pixels_are_gaussian_and_the_data_are_not(nlgp):
+    ds, clone = nlgp
+    assert _mean_kurtosis(ds.x, ds.y) < 1.5  # gain 10: nearly binary pixels
+    # Gaussian: 3, standard error sqrt(24 / 5000) ≈ 0.07 per pixel, less for the average
+    assert abs(_mean_kurtosis(clone.x, clone.y) - 3) < 0.1
+
+    skewed = load_dataset("skewed_texture", n=8_000)
+    assert _mean_kurtosis(skewed.x, skewed.y) > 5  # log-normal texture: heavy tails
+    assert abs(_mean_kurtosis(gaussian_clone(skewed).x, skewed.y) - 3) < 0.15
+
+
+def test_clone_with_fewer_samples_than_dimensions_stays_in_the_class_span():
+    # n_c = 10 < D = 192: the covariance is singular, the clone lives in span(X_c) + μ_c
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(3).repeat_interleave(10)
+    x = torch.randn(30, 3, 8, 8, generator=g) + 5 * y[:, None, None, None]
+    ds = Dataset(x, y, 3, "small")
+    clone = gaussian_clone(ds, chunk_size=4)  # several chunks per class
+    for c in range(3):
+        data = x[y == c].reshape(10, -1).double()
+        mean = data.mean(0)
+        basis = torch.linalg.svd((data - mean).T, full_matrices=False).U[:, :9]  # rank n_c - 1
+        residual = clone.x[y == c].reshape(10, -1).double() - mean
+        assert (residual - residual @ basis @ basis.T).norm() < 1e-4 * residual.norm()
+        assert residual.norm() > 1  # a fresh draw, not the mean
+    assert not torch.allclose(clone.x, x)
+
+
+def test_uint8_clone_is_rounded_and_clamped():
+    g = torch.Generator().manual_seed(1)
+    n = 4_000
+    y = torch.arange(2).repeat(n // 2)
+    narrow = 100 + torch.randint(0, 5, (n, 1, 4, 4), generator=g)  # values 100..104
+    near_zero = torch.randint(0, 4, (n, 1, 4, 4), generator=g)  # values 0..3: clone dips below 0
+    x = torch.where(y[:, None, None, None] == 0, narrow, near_zero).to(torch.uint8)
+    mean = x.reshape(n, -1).float().mean(0)
+    ds = Dataset(x, y, 2, "bytes", mean=mean, class_names=["narrow", "near zero"])
+    clone = gaussian_clone(ds, seed=5)
+    assert clone.x.dtype == torch.uint8 and clone.x.shape == x.shape and torch.equal(clone.y, y)
+    assert clone.mean is mean and clone.class_names == ds.class_names
+    # rounding, not truncation: the narrow class keeps its mean (truncation would lose 0.5)
+    data_mean, clone_mean = x[y == 0].float().mean(0), clone.x[y == 0].float().mean(0)
+    assert ((data_mean - clone_mean).abs() < 0.15).all()
+    # clamped at 0, not wrapped around to 255
+    assert clone.x[y == 1].max() < 20 and (clone.x[y == 1] == 0).any()
+
+
+def test_clone_is_deterministic_per_seed(nlgp):
+    ds, clone = nlgp
+    small = ds.subset(slice(0, 400))
+    assert torch.equal(gaussian_clone(small, seed=7).x, gaussian_clone(small, seed=7).x)
+    assert not torch.equal(gaussian_clone(small, seed=7).x, gaussian_clone(small, seed=8).x)
+
+
+def test_clone_needs_two_samples_per_class():
+    x = torch.randn(3, 1, 2, 2)
+    with pytest.raises(ConfigError, match="class 1 has one sample"):
+        gaussian_clone(Dataset(x, torch.tensor([0, 0, 1]), 2, "tiny"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_clone_runs_on_the_data_device(nlgp):
+    ds, _ = nlgp
+    clone = gaussian_clone(ds.to("cuda"))
+    assert clone.x.device.type == "cuda" and clone.x.dtype == ds.x.dtype
+    assert torch.equal(clone.y.cpu(), ds.y)
