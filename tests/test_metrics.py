@@ -1,0 +1,384 @@
+"""Tests of imprf_utils.metrics against independent oracles: SciPy, brute force, known geometry."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from imprf_utils.metrics import (
+    binomial_null,
+    cavity_scores,
+    class_kurtosis,
+    compactness,
+    compactness_ratio,
+    connections_per_unit,
+    ipr,
+    kurtosis,
+    locality_maps,
+    mean_class_kurtosis,
+    non_gaussianity,
+    partial_spearman,
+    rf_width,
+    rf_width_ratio,
+    shuffle_positions,
+)
+
+
+def _mask(image_shape, units_pixels):
+    """A (units, C*H*W) bool mask; units_pixels: one list of (c, y, x) per unit."""
+    c, h, w = image_shape
+    mask = torch.zeros(len(units_pixels), c * h * w, dtype=torch.bool)
+    for unit, pixels in enumerate(units_pixels):
+        for ch, y, x in pixels:
+            mask[unit, ch * h * w + y * w + x] = True
+    return mask
+
+
+# ---------------------------------------------------------------------- kurtosis
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_kurtosis_matches_scipy(dim):
+    rng = np.random.default_rng(0)
+    samples = {
+        "gaussian": rng.normal(size=(400, 7)),
+        "laplace": rng.laplace(size=(400, 7)),
+        "uniform": rng.uniform(size=(400, 7)),
+        "exponential": rng.exponential(size=(400, 7)),
+    }
+    for name, values in samples.items():
+        expected = scipy.stats.kurtosis(values, axis=dim, fisher=False, bias=True)
+        got = kurtosis(torch.from_numpy(values).float(), dim=dim)
+        assert got.dtype == torch.float64
+        np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, err_msg=name)
+
+
+def test_kurtosis_of_a_gaussian_is_three_and_of_a_constant_nan():
+    g = torch.Generator().manual_seed(1)
+    assert kurtosis(torch.randn(200_000, generator=g)).item() == pytest.approx(3.0, abs=0.05)
+    constant = torch.tensor([[0.1, 0.0], [0.1, 0.0], [0.1, 0.0]])
+    assert torch.isnan(kurtosis(constant)).all()
+
+
+def test_class_kurtosis_and_non_gaussianity():
+    rng = np.random.default_rng(2)
+    h = rng.laplace(size=(300, 4))
+    labels = rng.integers(0, 3, size=300)
+    per_class = class_kurtosis(torch.from_numpy(h), torch.from_numpy(labels), num_classes=4)
+    assert per_class.shape == (4, 4)
+    for c in range(3):
+        np.testing.assert_allclose(
+            per_class[c].numpy(), scipy.stats.kurtosis(h[labels == c], fisher=False), rtol=1e-10
+        )
+    assert torch.isnan(per_class[3]).all()  # absent class
+    mean = mean_class_kurtosis(torch.from_numpy(h), torch.from_numpy(labels))
+    np.testing.assert_allclose(mean.numpy(), per_class[:3].mean(0).numpy(), rtol=1e-12)
+    ng = non_gaussianity(torch.from_numpy(h), torch.from_numpy(labels))
+    np.testing.assert_allclose(ng.numpy(), (per_class[:3] - 3).abs().mean(0).numpy(), rtol=1e-12)
+    pooled = non_gaussianity(torch.from_numpy(h))
+    np.testing.assert_allclose(pooled.numpy(), np.abs(scipy.stats.kurtosis(h, fisher=False) - 3))
+
+
+# ---------------------------------------------------------------------- cavity scores
+
+
+def _brute_force_cavity(weight, x, mask, labels, bias):
+    """Remove each weight in turn and recompute the kurtosis with SciPy (bias included)."""
+    w = weight * mask
+    h = x @ w.T + bias
+    if labels is None:
+        groups = [np.arange(len(x))]
+    else:
+        groups = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+
+    def g(values):
+        return abs(scipy.stats.kurtosis(values, fisher=False) - 3)
+
+    scores = np.full(weight.shape, np.nan)
+    for i, j in itertools.product(*map(range, weight.shape)):
+        if mask[i, j]:
+            per_group = [g(h[rows, i] - w[i, j] * x[rows, j]) - g(h[rows, i]) for rows in groups]
+            scores[i, j] = np.mean(per_group)
+    return scores
+
+
+@pytest.mark.parametrize("use_mask", [False, True])
+@pytest.mark.parametrize("use_labels", [False, True])
+def test_cavity_scores_match_brute_force(use_mask, use_labels):
+    rng = np.random.default_rng(3)
+    n, n_in, n_out = 600, 12, 5
+    # Non-Gaussian, correlated, non-centred inputs, exactly representable in float32.
+    mixing = rng.normal(size=(n_in, n_in)) / 3
+    x = rng.laplace(size=(n, n_in)) @ mixing + rng.exponential(size=(n, n_in)) + 2.0
+    x = x.astype(np.float32).astype(np.float64)
+    weight = rng.normal(size=(n_out, n_in)).astype(np.float32).astype(np.float64)
+    mask = rng.random((n_out, n_in)) < 0.6 if use_mask else np.ones((n_out, n_in), dtype=bool)
+    labels = rng.integers(0, 3, size=n) if use_labels else None
+    bias = rng.normal(size=n_out) * 5
+
+    expected = _brute_force_cavity(weight, x, mask, labels, bias)
+    got = cavity_scores(
+        torch.from_numpy(weight).float(),
+        torch.from_numpy(x).float(),
+        mask=torch.from_numpy(mask) if use_mask else None,
+        labels=torch.from_numpy(labels) if use_labels else None,
+    )
+    assert got.dtype == torch.float64 and got.shape == (n_out, n_in)
+    np.testing.assert_array_equal(np.isnan(got.numpy()), ~mask)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-7, atol=1e-10)
+    assert np.nanstd(expected) > 1e-3  # the scores are not trivially zero
+
+
+def test_cavity_scores_chunking_and_identity_with_non_gaussianity(monkeypatch):
+    """Scores do not depend on the chunk size, and equal a change of non_gaussianity."""
+    import imprf_utils.metrics as metrics
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(1000, 9, generator=g, dtype=torch.float64) ** 3
+    weight = torch.randn(4, 9, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, 2, (1000,), generator=g)
+    whole = cavity_scores(weight, x, labels=labels)
+    monkeypatch.setattr(metrics, "_CAVITY_CHUNK_ROWS", 37)
+    chunked = cavity_scores(weight, x, labels=labels)
+    torch.testing.assert_close(chunked, whole, rtol=1e-10, atol=1e-12)
+    i, j = 2, 5
+    h = x @ weight.T
+    cut = h[:, i] - weight[i, j] * x[:, j]
+    expected = non_gaussianity(cut[:, None], labels) - non_gaussianity(h[:, i : i + 1], labels)
+    assert whole[i, j].item() == pytest.approx(expected.item(), rel=1e-9)
+
+
+def test_cavity_scores_last_weight_and_empty_unit_are_nan():
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(500, 6, generator=g)
+    weight = torch.randn(3, 6, generator=g)
+    mask = torch.ones(3, 6, dtype=torch.bool)
+    mask[0] = False  # empty unit
+    mask[1, 1:] = False  # a single surviving weight
+    scores = cavity_scores(weight, x, mask=mask)
+    assert torch.isnan(scores[:2]).all()
+    assert not torch.isnan(scores[2]).any()
+
+
+def test_cavity_scores_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="same `in`"):
+        cavity_scores(torch.zeros(3, 4), torch.zeros(10, 5))
+
+
+# ---------------------------------------------------------------------- partial Spearman
+
+
+def test_partial_spearman_matches_regression_of_ranks():
+    rng = np.random.default_rng(6)
+    given = rng.normal(size=500)
+    a = given + rng.normal(size=500)
+    b = np.exp(given) + a * 0.5 + rng.normal(size=500)
+    a[[3, 70]] = np.nan
+    b[11] = np.nan
+    keep = ~(np.isnan(a) | np.isnan(b))
+    ranks = [scipy.stats.rankdata(v[keep]) for v in (a, b, given)]
+    design = np.column_stack([np.ones(keep.sum()), ranks[2]])
+    residuals = [r - design @ np.linalg.lstsq(design, r, rcond=None)[0] for r in ranks[:2]]
+    expected = np.corrcoef(*residuals)[0, 1]
+    got = partial_spearman(torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(given))
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_partial_spearman_of_two_functions_of_given_is_about_zero():
+    rng = np.random.default_rng(7)
+    given = rng.uniform(size=5000)
+    a = given * 3 + rng.normal(size=5000) * 0.3
+    b = given * 2 + rng.normal(size=5000) * 0.3
+    assert scipy.stats.spearmanr(a, b)[0] > 0.8
+    partial = partial_spearman(torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(given))
+    assert abs(partial) < 0.05
+
+
+# ---------------------------------------------------------------------- RF width
+
+
+def test_rf_width_of_known_shapes():
+    shape = (1, 8, 10)
+    units = [
+        [(0, 3, x) for x in range(2, 2 + k)]  # a row of k contiguous pixels
+        for k in (1, 2, 3, 5, 8)
+    ] + [[(0, 4, 4), (0, 4, 5), (0, 5, 4), (0, 5, 5)]]  # a 2×2 square
+    widths = rf_width(_mask(shape, units), shape, min_weights=1)
+    expected = [math.sqrt((k * k - 1) / 12) for k in (1, 2, 3, 5, 8)] + [math.sqrt(0.5)]
+    np.testing.assert_allclose(widths.numpy(), expected, rtol=1e-12)
+
+
+def test_rf_width_collapses_channels_and_applies_min_weights():
+    shape = (3, 6, 6)
+    units = [
+        [(0, 1, 1), (1, 1, 1), (2, 1, 1), (0, 1, 2), (2, 1, 3)],  # 3 pixels in a row
+        [(0, 1, 1), (1, 1, 2), (2, 1, 3)],  # the same row, one channel each
+        [(0, 2, 2), (1, 2, 2), (2, 2, 2), (0, 2, 3)],  # only 2 distinct pixels
+    ]
+    widths = rf_width(_mask(shape, units), shape, min_weights=3)
+    assert widths[0].item() == pytest.approx(math.sqrt(8 / 12))
+    assert widths[1].item() == pytest.approx(math.sqrt(8 / 12))
+    assert torch.isnan(widths[2])
+
+
+def test_rf_width_periodic_wraps_and_matches_random_oracle():
+    shape = (1, 9, 12)
+    blob = [(0, y, x) for y in (3, 4, 5) for x in (5, 6)]
+    straddling = [(0, (y + 5) % 9, (x + 6) % 12) for _, y, x in blob]  # across both borders
+    mask = _mask(shape, [blob, straddling])
+    periodic = rf_width(mask, shape, periodic=True)
+    flat = rf_width(mask, shape)
+    assert periodic[0].item() == pytest.approx(flat[0].item())
+    assert periodic[1].item() == pytest.approx(flat[0].item())
+    assert flat[1] > 3 * flat[0]
+
+    # Random masks against the pairwise minimum-image definition, by brute force.
+    g = torch.Generator().manual_seed(8)
+    rand = torch.rand(6, 2 * 9 * 12, generator=g) < 0.1
+    got = rf_width(rand, (2, 9, 12), periodic=True, min_weights=1)
+    for unit in range(6):
+        pixels = rand[unit].reshape(2, 9, 12).any(0).nonzero().numpy()
+        d = np.abs(pixels[:, None, :] - pixels[None, :, :])
+        d = np.minimum(d, np.array([9, 12]) - d)
+        expected = math.sqrt((d**2).sum() / (2 * len(pixels) ** 2))
+        assert got[unit].item() == pytest.approx(expected)
+
+
+def test_rf_width_ratio_is_one_for_random_masks_and_small_for_blobs():
+    shape = (3, 16, 16)
+    g = torch.Generator().manual_seed(9)
+    random_masks = torch.rand(200, 3 * 16 * 16, generator=g) < 0.03
+    assert rf_width_ratio(random_masks, shape, seed=1) == pytest.approx(1.0, abs=0.05)
+    squares = [[(u % 3, 5 + dy, u % 13 + dx) for dy in (0, 1) for dx in (0, 1)] for u in range(50)]
+    blobs = _mask(shape, squares)
+    assert rf_width_ratio(blobs, shape) < 0.2
+
+
+def test_shuffle_positions_keeps_counts_and_values():
+    g = torch.Generator().manual_seed(10)
+    weight = torch.randn(20, 50, generator=g) * (torch.rand(20, 50, generator=g) < 0.2)
+    shuffled = shuffle_positions(weight, torch.Generator().manual_seed(0))
+    assert shuffled.dtype == weight.dtype and shuffled.shape == weight.shape
+    torch.testing.assert_close(shuffled.sort(dim=1).values, weight.sort(dim=1).values)
+    assert not torch.equal(shuffled, weight)
+    mask = weight != 0
+    shuffled_mask = shuffle_positions(mask, torch.Generator().manual_seed(0))
+    assert torch.equal(connections_per_unit(shuffled_mask), connections_per_unit(mask))
+    assert torch.equal(shuffled_mask, shuffled != 0)  # same generator state, same permutation
+
+
+# ---------------------------------------------------------------------- compactness
+
+
+def test_compactness_of_blobs_scattered_pixels_and_wrap():
+    shape = (2, 10, 10)
+    blob = [(0, y, x) for y in range(3, 6) for x in range(4, 8)]
+    scattered = [(1, 0, 0), (0, 2, 2), (1, 4, 4), (0, 6, 6), (0, 8, 3)]
+    two_pieces = [(0, 1, 1), (0, 1, 2), (0, 1, 3), (0, 7, 7), (0, 7, 8)]
+    wrapped = [(0, 4, 0), (0, 4, 9), (0, 5, 9), (1, 0, 5), (0, 9, 5)]  # two pairs across borders
+    mask = _mask(shape, [blob, scattered, two_pieces, wrapped, []])
+    largest, neighbours = compactness(mask, shape)
+    np.testing.assert_allclose(largest[:4].numpy(), [1.0, 1 / 5, 3 / 5, 2 / 5])
+    np.testing.assert_allclose(neighbours[:4].numpy(), [1.0, 0.0, 1.0, 2 / 5])
+    assert torch.isnan(largest[4]) and torch.isnan(neighbours[4])
+
+    largest_p, neighbours_p = compactness(_mask(shape, [wrapped, scattered]), shape, periodic=True)
+    np.testing.assert_allclose(largest_p.numpy(), [3 / 5, 1 / 5])
+    np.testing.assert_allclose(neighbours_p.numpy(), [1.0, 0.0])
+
+
+def test_compactness_periodic_merges_a_ring_around_the_torus():
+    shape = (1, 6, 6)
+    ring = [(0, 2, x) for x in range(6)]  # a full row: one component that wraps onto itself
+    corners = [(0, 0, 0), (0, 0, 5), (0, 5, 0), (0, 5, 5)]  # one 2×2 blob on the torus
+    largest, neighbours = compactness(_mask(shape, [ring, corners]), shape, periodic=True)
+    np.testing.assert_allclose(largest.numpy(), [1.0, 1.0])
+    np.testing.assert_allclose(neighbours.numpy(), [1.0, 1.0])
+    largest_flat, _ = compactness(_mask(shape, [ring, corners]), shape)
+    np.testing.assert_allclose(largest_flat.numpy(), [1.0, 0.25])
+
+
+def test_compactness_ratio_against_random_placement():
+    shape = (1, 16, 16)
+    squares = [[(0, 5 + dy, u % 13 + dx) for dy in range(3) for dx in range(3)] for u in range(40)]
+    blobs = _mask(shape, squares)
+    largest, neighbours = compactness_ratio(blobs, shape)
+    assert largest > 2 and neighbours > 2
+    g = torch.Generator().manual_seed(11)
+    random_masks = torch.rand(300, 256, generator=g) < 0.1
+    largest, neighbours = compactness_ratio(random_masks, shape, seed=3)
+    assert largest == pytest.approx(1.0, abs=0.1) and neighbours == pytest.approx(1.0, abs=0.1)
+
+
+# ---------------------------------------------------------------------- IPR
+
+
+def test_ipr_one_hot_uniform_gaussian():
+    d = 64
+    rows = torch.stack([torch.eye(d)[5] * -2.5, torch.full((d,), 0.3), torch.zeros(d)])
+    values = ipr(rows)
+    assert values[0].item() == pytest.approx(1.0)
+    assert values[1].item() == pytest.approx(1 / d)
+    assert torch.isnan(values[2])
+    g = torch.Generator().manual_seed(12)
+    gaussian_rows = torch.randn(200, 4000, generator=g)
+    assert ipr(gaussian_rows).mean().item() * 4000 == pytest.approx(3.0, rel=0.02)
+
+
+# ---------------------------------------------------------------------- locality maps
+
+
+def _brute_force_locality(mask, image_shape):
+    c, h, w = image_shape
+    same = np.zeros((2 * h - 1, 2 * w - 1), dtype=np.int64)
+    diff = np.zeros_like(same)
+    for row in mask.numpy():
+        inputs = [np.unravel_index(i, (c, h, w)) for i in np.flatnonzero(row)]
+        for a, b in itertools.permutations(inputs, 2):
+            target = same if a[0] == b[0] else diff
+            target[h - 1 + b[1] - a[1], w - 1 + b[2] - a[2]] += 1
+    return same, diff
+
+
+def test_locality_maps_match_brute_force():
+    shape = (3, 5, 7)
+    g = torch.Generator().manual_seed(13)
+    mask = torch.rand(8, 3 * 5 * 7, generator=g) < 0.15
+    s_sc, s_dc = locality_maps(mask, shape)
+    same, diff = _brute_force_locality(mask, shape)
+    assert s_sc.shape == s_dc.shape == (9, 13) and s_sc.dtype == torch.int64
+    np.testing.assert_array_equal(s_sc.numpy(), same)
+    np.testing.assert_array_equal(s_dc.numpy(), diff)
+    n = mask.sum(1)
+    assert int(s_sc.sum() + s_dc.sum()) == int((n * (n - 1)).sum())
+
+
+def test_locality_maps_orientation_and_channel_split():
+    shape = (2, 4, 4)
+    # Channel 0: (1, 1) and (1, 3); channel 1: (2, 1), the pixel below (1, 1).
+    s_sc, s_dc = locality_maps(_mask(shape, [[(0, 1, 1), (0, 1, 3), (1, 2, 1)]]), shape)
+    centre = (3, 3)
+    assert s_sc[centre[0], centre[1] + 2] == 1 and s_sc[centre[0], centre[1] - 2] == 1
+    assert s_sc.sum() == 2
+    assert s_dc[centre[0] + 1, centre[1]] == 1 and s_dc[centre[0] + 1, centre[1] - 2] == 1
+    assert s_dc.sum() == 4
+
+
+# ---------------------------------------------------------------------- connection counts
+
+
+def test_binomial_null_and_connection_counts():
+    mask = torch.tensor([[1, 0, 1, 1], [0, 0, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
+    assert connections_per_unit(mask).tolist() == [3, 0, 4]
+    null = binomial_null(int(mask.sum()), units=3, inputs=4)
+    assert null.shape == (5,)
+    assert null.sum().item() == pytest.approx(3.0)
+    assert (null * torch.arange(5)).sum().item() == pytest.approx(7.0)  # expected total
+    np.testing.assert_allclose(null.numpy(), 3 * scipy.stats.binom.pmf(range(5), 4, 7 / 12))
+    with pytest.raises(ValueError):
+        binomial_null(13, units=3, inputs=4)
