@@ -11,17 +11,17 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from imprf_utils.experiment import Experiment
+from imprf_utils.data import Dataset
+from imprf_utils.experiment import METHODS, Experiment
 from imprf_utils.train import DeviceData
 from imprf_utils.metrics import (
-    class_kurtosis,
     compactness_ratio,
+    kurtosis,
+    non_gaussianity,
     rf_width,
     rf_width_ratio,
     shuffle_positions,
 )
-
-METHODS = ("imp", "oneshot", "random")
 
 
 def first_layer(exp: Experiment, level: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,12 +38,6 @@ def first_layer_inputs(exp: Experiment, level: str, limit: int | None = None) ->
     model = exp.model(level)
     data = DeviceData.from_dataset(test_ds if limit is None else test_ds.subset(slice(0, limit)), "cpu", mean=exp.data[0].mean)
     return model.layer_input(data.inputs(slice(None)), 0)[0], data.y
-
-
-def mean_non_gaussianity(weight: torch.Tensor, x: torch.Tensor, labels: torch.Tensor) -> float:
-    """Mean over units and classes of |κ − 3| of h = x Wᵀ (units with no weight excluded)."""
-    kappa = class_kurtosis(x @ weight.T, labels)  # (classes, units), NaN for constant units
-    return float(torch.nanmean((kappa - 3).abs()))
 
 
 def level_summary(exp: Experiment, *, kurtosis_samples: int | None = None, seed: int = 0) -> pd.DataFrame:
@@ -67,8 +61,8 @@ def level_summary(exp: Experiment, *, kurtosis_samples: int | None = None, seed:
             weight, mask = first_layer(exp, level)
             metrics = exp.metrics(level)
             x, labels = first_layer_inputs(exp, level, kurtosis_samples)
-            kappa = mean_non_gaussianity(weight, x, labels)
-            kappa_shuffled = mean_non_gaussianity(shuffle_positions(weight, generator), x, labels)
+            kappa = float(torch.nanmean(non_gaussianity(x @ weight.T, labels)))
+            kappa_shuffled = float(torch.nanmean(non_gaussianity(x @ shuffle_positions(weight, generator).T, labels)))
             component, neighbour = compactness_ratio(mask, shape, periodic=periodic, seed=seed)
             rows.append(
                 dict(
@@ -86,3 +80,43 @@ def level_summary(exp: Experiment, *, kurtosis_samples: int | None = None, seed:
                 )
             )
     return pd.DataFrame(rows)
+
+
+def clone_fidelity(data: Dataset, clone: Dataset) -> pd.DataFrame:
+    """Per class: how well the clone matches the data's first two moments, and pixel kurtosis.
+
+    ``mean_error``: |μ_clone − μ_data| / |σ_data| (σ the pixel standard deviations; sampling
+    noise is about 1/√n); ``cov_error``: relative Frobenius distance of the class covariances;
+    ``cov_noise``: the same distance between the two halves of the data's class, the
+    sampling noise a perfect clone cannot beat by much; ``kurtosis_data`` /
+    ``kurtosis_clone``: mean over pixels of the Pearson kurtosis (3 for a Gaussian).
+    """
+    rows = []
+    for c in range(data.num_classes):
+        xd = data.x[data.y == c].flatten(1).double()
+        xc = clone.x[clone.y == c].flatten(1).double()
+        half = xd.shape[0] // 2
+        cov_d, cov_c = torch.cov(xd.T), torch.cov(xc.T)
+        rows.append(
+            dict(
+                label=c,
+                n=xd.shape[0],
+                mean_error=float((xc.mean(0) - xd.mean(0)).norm() / xd.std(0).norm()),
+                cov_error=float((cov_c - cov_d).norm() / cov_d.norm()),
+                cov_noise=float((torch.cov(xd[:half].T) - torch.cov(xd[half:].T)).norm() / cov_d.norm()),
+                kurtosis_data=float(kurtosis(xd, dim=0).mean()),
+                kurtosis_clone=float(kurtosis(xc, dim=0).mean()),
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def summarize(experiments: list[Experiment], **kwargs) -> pd.DataFrame:
+    """``level_summary`` of several experiments, with columns ``data`` ("data"/"clone") and ``seed``."""
+    tables = []
+    for exp in experiments:
+        table = level_summary(exp, **kwargs)
+        table.insert(0, "data", "clone" if exp.config.clone else "data")
+        table.insert(1, "seed", exp.config.seed)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)

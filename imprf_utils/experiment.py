@@ -16,7 +16,10 @@ batches, so they train together as stacked replicas.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,13 +27,14 @@ from typing import Any
 
 import torch
 
-from imprf_utils.data import DATASETS, Dataset, gaussian_clone, load_dataset
+from imprf_utils.data import DATASETS, Dataset, check_options, gaussian_clone, load_dataset
 from imprf_utils.errors import ConfigError
 from imprf_utils.models import MaskedFCN, replica_state, stack_states
 from imprf_utils.pruning import kept_fraction, magnitude_masks, random_masks, removal_round, top_magnitude_masks
 from imprf_utils.store import Run
 from imprf_utils.train import DeviceData, train
 
+METHODS = ("imp", "oneshot", "random")
 DEFAULT_RUN_STORE = Path(os.environ.get("IMPRF_RUN_STORE", Path(__file__).resolve().parent.parent / "runs"))
 
 
@@ -84,10 +88,13 @@ class ExperimentConfig:
             (self.eval_every > 0, f"eval_every {self.eval_every}: must be > 0"),
             (len(self.hidden) > 0 and min(self.hidden) > 0, f"hidden {self.hidden}: need at least one layer, widths > 0"),
             (all(1 <= k <= self.rounds for k in self.compare_levels), f"compare_levels {self.compare_levels}: must lie in 1..rounds={self.rounds}"),
+            (min(self.seed, self.data_seed) >= 0, f"seed {self.seed}, data_seed {self.data_seed}: seeds must be integers >= 0"),
+            (self.test_limit is None or self.test_limit > 0, f"test_limit {self.test_limit}: must be None (all test images) or > 0"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        check_options(self.dataset, self.dataset_options)  # unknown options, fewer than two classes
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ExperimentConfig:
@@ -179,30 +186,57 @@ def run_experiment(
     device: str | torch.device = "auto",
 ) -> Experiment:
     """Run every stage of ``config`` not yet in the run store; return the experiment."""
-    exp = Experiment(config, run_store)
-    device = resolve_device(device)
-    with exp.run.lock():
-        exp.run.clean_partial()
-        missing = [lvl for m in ("imp", "oneshot", "random") for lvl in exp.level_names(m) if not exp.run.has(lvl)]
-        if not missing:
-            return exp
-        train_ds, test_ds = exp.data
+    return run_experiments([config], run_store=run_store, device=device)[0]
+
+
+def run_experiments(
+    configs: Sequence[ExperimentConfig],
+    *,
+    run_store: str | os.PathLike = DEFAULT_RUN_STORE,
+    device: str | torch.device = "auto",
+) -> list[Experiment]:
+    """Run several experiments; configs that differ only in ``seed`` train together as replicas.
+
+    Each seed keeps its own run directory, initialization, batch order and random masks;
+    stacking them only shares the matrix products (results match one-at-a-time training
+    within float tolerance). Returns the experiments in the order of ``configs``.
+    """
+    experiments = [Experiment(cfg, run_store) for cfg in configs]
+    groups: dict[str, list[Experiment]] = {}
+    for exp in experiments:
+        groups.setdefault(json.dumps({**exp.config.as_dict(), "seed": None}, sort_keys=True), []).append(exp)
+    for group in groups.values():
+        _run_group(group, resolve_device(device))
+    return experiments
+
+
+def _run_group(group: list[Experiment], device: torch.device) -> None:
+    with ExitStack() as stack:
+        for exp in sorted(group, key=lambda e: str(e.run.path)):  # a fixed order: no deadlock
+            stack.enter_context(exp.run.lock())
+            exp.run.clean_partial()
+        if all(exp.run.has(level) for exp in group for m in METHODS for level in exp.level_names(m)):
+            return
+        train_ds, test_ds = group[0].data
+        for exp in group[1:]:
+            exp.data = group[0].data  # one copy of the data for the whole group
         train_data = DeviceData.from_dataset(train_ds, device)
         test_data = DeviceData.from_dataset(test_ds, device, mean=train_data.mean)
-        stages = _Stages(exp, train_data, test_data, device)
+        stages = _Stages(group, train_data, test_data, device)
         stages.dense()
-        for k in range(1, config.rounds + 1):
+        for k in range(1, group[0].config.rounds + 1):
             stages.imp_round(k)
         stages.oneshot_and_random()
-    return exp
 
 
 class _Stages:
-    def __init__(self, exp: Experiment, train_data: DeviceData, test_data: DeviceData, device: torch.device):
-        self.exp, self.cfg, self.run = exp, exp.config, exp.run
+    """The stages of a group of experiments differing only in seed, each stage one stacked training."""
+
+    def __init__(self, group: list[Experiment], train_data: DeviceData, test_data: DeviceData, device: torch.device):
+        self.group, self.cfg = group, group[0].config
         self.train_data, self.test_data, self.device = train_data, test_data, device
 
-    def _train(self, model: MaskedFCN, start_step: int, description: str, rewind: bool = False):
+    def _train(self, model: MaskedFCN, seeds: list[int], start_step: int, description: str, rewind: bool = False):
         return train(
             model.to(self.device),
             self.train_data,
@@ -210,29 +244,28 @@ class _Stages:
             steps=self.cfg.steps,
             batch_size=self.cfg.batch_size,
             lr=self.cfg.lr,
-            batch_seed=self.cfg.seed,
+            batch_seeds=seeds,
             eval_every=self.cfg.eval_every,
             start_step=start_step,
             rewind_step=self.cfg.rewind_step if rewind else None,
-            description=f"{self.cfg.name} seed {self.cfg.seed}: {description}",
+            description=f"{self.cfg.name} seeds {sorted(set(seeds))}: {description}",
         )
 
-    def _rewound(self, masks_per_replica: list[list[torch.Tensor]]) -> MaskedFCN:
-        """The rewind state, one replica per mask set, BN running statistics reset (P&B)."""
-        rewind = self.run.load("level_0", "rewind")
-        k = len(masks_per_replica)
-        state = stack_states([rewind] * k)
+    def _rewound(self, replicas: list[tuple[Experiment, list[torch.Tensor]]]) -> MaskedFCN:
+        """One replica per (experiment, masks): its rewind state, masks applied, BN statistics reset (P&B)."""
+        state = stack_states([exp.run.load("level_0", "rewind") for exp, _ in replicas])
         for name in state:
             if name.startswith("running_mean"):
                 state[name].zero_()
             elif name.startswith("running_var"):
                 state[name].fill_(1.0)
-        model = self.exp._build(state, self.run.load("level_0", "masks"))
-        model.set_masks([torch.stack(layer) for layer in zip(*masks_per_replica)])
+        model = replicas[0][0]._build(state, replicas[0][0].run.load("level_0", "masks"))
+        model.set_masks([torch.stack(layer) for layer in zip(*(masks for _, masks in replicas))])
         return model
 
-    def _save(self, level: str, model: MaskedFCN, result, k: int = 0, rewind=None) -> None:
-        sd = {name: t for name, t in model.state_dict().items()}
+    @staticmethod
+    def _save(exp: Experiment, level: str, model: MaskedFCN, result, k: int, rewind=None) -> None:
+        sd = model.state_dict()
         masks = {name: t[k : k + 1] for name, t in sd.items() if name.startswith("mask")}
         state = replica_state({n: t for n, t in sd.items() if not n.startswith("mask")}, k)
         acc = result.test_accuracy[:, k]
@@ -248,42 +281,53 @@ class _Stages:
         }
         tensors = {"state": state, "masks": masks}
         if rewind is not None:
-            tensors["rewind"] = {n: t for n, t in rewind.items() if not n.startswith("mask")}
-        self.run.save(level, tensors, metrics)
+            tensors["rewind"] = replica_state({n: t for n, t in rewind.items() if not n.startswith("mask")}, k)
+        exp.run.save(level, tensors, metrics)
 
     def dense(self) -> None:
-        if self.run.has("level_0"):
-            return
-        model = MaskedFCN(self.exp.widths(), seeds=[self.cfg.seed], batchnorm=self.cfg.batchnorm)
-        result = self._train(model, 0, "dense", rewind=True)
-        self._save("level_0", model, result, rewind=result.rewind_state)
-
-    def imp_round(self, k: int) -> None:
-        level = f"level_{k}"
-        if self.run.has(level):
-            return
-        previous = self.exp.model(f"level_{k - 1}")
-        weights = [w[0] for w in previous.weights[:-1]]
-        masks = magnitude_masks(weights, [m[0] for m in previous.masks], self.cfg.prune_rate)
-        model = self._rewound([masks])
-        result = self._train(model, self.cfg.rewind_step, f"IMP round {k}/{self.cfg.rounds}")
-        self._save(level, model, result)
-
-    def oneshot_and_random(self) -> None:
-        todo = [(m, k) for k in self.cfg.compare_levels for m in ("oneshot", "random") if not self.run.has(f"{m}_{k}")]
+        todo = [exp for exp in self.group if not exp.run.has("level_0")]
         if not todo:
             return
-        dense = self.exp.model("level_0")
-        dense_weights = [w[0] for w in dense.weights[:-1]]
-        mask_sets = []
-        for method, k in todo:
-            imp_masks = self.exp.masks(f"level_{k}")
-            if method == "oneshot":
-                mask_sets.append(top_magnitude_masks(dense_weights, [int(m.sum()) for m in imp_masks]))
-            else:
-                gen = torch.Generator().manual_seed(self.cfg.seed * 1000 + k)
-                mask_sets.append(random_masks(imp_masks, gen))
-        model = self._rewound(mask_sets)
-        result = self._train(model, self.cfg.rewind_step, f"oneshot + random ({len(todo)} replicas)")
-        for i, (method, k) in enumerate(todo):
-            self._save(f"{method}_{k}", model, result, k=i)
+        seeds = [exp.config.seed for exp in todo]
+        model = MaskedFCN(todo[0].widths(), seeds=seeds, batchnorm=self.cfg.batchnorm)
+        result = self._train(model, seeds, 0, "dense", rewind=True)
+        for k, exp in enumerate(todo):
+            self._save(exp, "level_0", model, result, k, rewind=result.rewind_state)
+
+    def imp_round(self, k: int) -> None:
+        todo = [exp for exp in self.group if not exp.run.has(f"level_{k}")]
+        if not todo:
+            return
+        replicas = []
+        for exp in todo:
+            previous = exp.model(f"level_{k - 1}")
+            weights = [w[0] for w in previous.weights[:-1]]
+            replicas.append((exp, magnitude_masks(weights, [m[0] for m in previous.masks], self.cfg.prune_rate)))
+        model = self._rewound(replicas)
+        result = self._train(model, [exp.config.seed for exp in todo], self.cfg.rewind_step, f"IMP round {k}/{self.cfg.rounds}")
+        for i, exp in enumerate(todo):
+            self._save(exp, f"level_{k}", model, result, i)
+
+    def oneshot_and_random(self) -> None:
+        """All oneshot and random networks of the group, as one stacked training."""
+        replicas, levels = [], []
+        for exp in self.group:
+            todo = [(m, k) for k in self.cfg.compare_levels for m in ("oneshot", "random") if not exp.run.has(f"{m}_{k}")]
+            if not todo:
+                continue
+            dense_weights = [w[0] for w in exp.model("level_0").weights[:-1]]
+            for method, k in todo:
+                imp_masks = exp.masks(f"level_{k}")
+                if method == "oneshot":
+                    masks = top_magnitude_masks(dense_weights, [int(m.sum()) for m in imp_masks])
+                else:
+                    masks = random_masks(imp_masks, torch.Generator().manual_seed(exp.config.seed * 1000 + k))
+                replicas.append((exp, masks))
+                levels.append(f"{method}_{k}")
+        if not replicas:
+            return
+        model = self._rewound(replicas)
+        seeds = [exp.config.seed for exp, _ in replicas]
+        result = self._train(model, seeds, self.cfg.rewind_step, f"oneshot + random ({len(replicas)} replicas)")
+        for i, ((exp, _), level) in enumerate(zip(replicas, levels)):
+            self._save(exp, level, model, result, i)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,7 +102,7 @@ def train(
     steps: int,
     batch_size: int,
     lr: float,
-    batch_seed: int,
+    batch_seeds: Sequence[int],
     eval_every: int,
     start_step: int = 0,
     rewind_step: int | None = None,
@@ -109,8 +110,9 @@ def train(
 ) -> TrainResult:
     """Plain SGD (no momentum, no weight decay) from ``start_step`` to ``steps``.
 
-    All replicas see the same batches. The summed loss gives each replica the gradient of
-    its own mean loss. Masked weights get zero gradient through ``W * M``, so pruned weights
+    Replica k draws its batches from ``batch_seeds[k]``; replicas with one seed share the
+    batch (one gather; with a single seed the input is (B, D) for all). The summed loss
+    gives each replica the gradient of its own mean loss. Masked weights get zero gradient through ``W * M``, so pruned weights
     stay exactly zero. If ``rewind_step`` lies in ``[start_step, steps)`` the state at that
     step (before its update) is returned as ``rewind_state``.
     """
@@ -118,6 +120,10 @@ def train(
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.0, weight_decay=0.0)
     k = model.replicas
+    if len(batch_seeds) != k:
+        raise ValueError(f"{len(batch_seeds)} batch seeds for {k} replicas")
+    distinct = sorted(set(batch_seeds))
+    which = torch.tensor([distinct.index(s) for s in batch_seeds], device=device)
     loss_sum = torch.zeros(k, device=device)
     seen = 0
     eval_steps, losses, accuracies = [], [], []
@@ -129,8 +135,8 @@ def train(
             rewind_state = {name: t.detach().clone() for name, t in model.state_dict().items()}
         if step // BLOCK != block_id:
             block_id = step // BLOCK
-            block = batch_indices(batch_seed, block_id, len(train_data), batch_size, device)
-        index = block[step % BLOCK]
+            block = torch.stack([batch_indices(s, block_id, len(train_data), batch_size, device) for s in distinct])
+        index = block[0, step % BLOCK] if len(distinct) == 1 else block[which, step % BLOCK]  # (B,) or (K, B)
         logits = model(train_data.inputs(index))  # (K, B, C)
         target = train_data.y[index].expand(k, -1)
         loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(k, -1).mean(1)

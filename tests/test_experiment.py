@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from imprf_utils.errors import ConfigError
-from imprf_utils.experiment import Experiment, ExperimentConfig, run_experiment
+from imprf_utils.experiment import Experiment, ExperimentConfig, run_experiment, run_experiments
 
 CONFIG = ExperimentConfig(
     dataset="skewed_texture",
@@ -80,10 +80,17 @@ def test_rerun_skips_and_interrupted_run_resumes_identically(experiment):
     assert all(torch.equal(a, b) for a, b in zip(again.masks("level_3"), masks_before))
 
 
-def test_random_masks_depend_on_the_seed(experiment, tmp_path):
-    other = run_experiment(ExperimentConfig(**{**CONFIG.as_dict(), "seed": 1}), run_store=tmp_path, device="cpu")
-    assert not torch.equal(other.masks("random_1")[0], experiment.masks("random_1")[0])
-    assert not torch.equal(other.masks("level_1")[0], experiment.masks("level_1")[0])
+def test_seeds_trained_together_match_one_at_a_time(experiment, tmp_path):
+    """Seeds 0 and 1 as stacked replicas: seed 0 reproduces the single run; seed 1 differs from it."""
+    seed1 = ExperimentConfig(**{**CONFIG.as_dict(), "seed": 1})
+    together = run_experiments([CONFIG, seed1], run_store=tmp_path, device="cpu")
+    alone = run_experiment(seed1, run_store=tmp_path / "alone", device="cpu")
+    for level in experiment.run.levels():
+        for exp, single in ((together[0], experiment), (together[1], alone)):
+            assert all(torch.equal(a, b) for a, b in zip(exp.masks(level), single.masks(level))), level
+            assert exp.metrics(level)["test_accuracy"] == pytest.approx(single.metrics(level)["test_accuracy"], abs=2e-3)
+    assert not torch.equal(together[1].masks("random_1")[0], experiment.masks("random_1")[0])
+    assert not torch.equal(together[1].masks("level_1")[0], experiment.masks("level_1")[0])
 
 
 @pytest.mark.parametrize(

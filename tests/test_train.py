@@ -14,7 +14,7 @@ def _blobs(n: int, seed: int) -> DeviceData:
 
 
 TRAIN, TEST = _blobs(2000, 0), _blobs(500, 1)
-KW = dict(steps=150, batch_size=32, lr=0.1, batch_seed=7, eval_every=50)
+KW = dict(steps=150, batch_size=32, lr=0.1, batch_seeds=[7], eval_every=50)
 
 
 def test_batch_indices_are_a_function_of_seed_and_block():
@@ -50,7 +50,7 @@ def test_batched_replicas_match_training_one_at_a_time():
     stacked = MaskedFCN((8, 16, 16, 2), seeds=(0, 1, 2))
     masks = [torch.rand(3, 16, 8, generator=torch.Generator().manual_seed(0)) < 0.6, torch.ones(3, 16, 16, dtype=torch.bool)]
     stacked.set_masks(masks)
-    result = train(stacked, TRAIN, TEST, **KW)
+    result = train(stacked, TRAIN, TEST, **{**KW, "batch_seeds": [7, 7, 7]})
     for k in range(3):
         single = MaskedFCN((8, 16, 16, 2), seeds=(k,))
         single.set_masks([m[k : k + 1] for m in masks])
@@ -69,3 +69,14 @@ def test_uint8_images_enter_as_centred_over_255():
     torch.testing.assert_close(data.inputs(slice(None)), (x.reshape(2, 2).float() - data.mean) / 255)
     other = DeviceData.from_dataset(ds, "cpu", mean=torch.zeros(2))
     torch.testing.assert_close(other.inputs(slice(None)), x.reshape(2, 2).float() / 255)
+
+
+def test_replicas_with_their_own_batch_seeds_match_single_runs():
+    stacked = MaskedFCN((8, 16, 2), seeds=(0, 1))
+    result = train(stacked, TRAIN, TEST, **{**KW, "batch_seeds": [3, 4]})
+    for k, seed in enumerate((3, 4)):
+        single = MaskedFCN((8, 16, 2), seeds=(k,))
+        one = train(single, TRAIN, TEST, **{**KW, "batch_seeds": [seed]})
+        torch.testing.assert_close(result.train_loss[:, k], one.train_loss[:, 0], rtol=1e-4, atol=1e-5)
+        for a, b in zip(stacked.parameters(), single.parameters()):
+            torch.testing.assert_close(a[k], b[0], rtol=1e-4, atol=1e-5)

@@ -1,0 +1,125 @@
+"""Figures named after the papers', saved with the parameters and versions that made them."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+import imprf_utils
+
+FIGURES = Path(imprf_utils.__file__).resolve().parent.parent / "figures"
+METHOD_COLOURS = {"imp": "#c0392b", "oneshot": "#2471a3", "random": "#7f8c8d"}
+METHOD_LABELS = {"imp": "IMP", "oneshot": "oneshot", "random": "random"}
+
+
+def provenance(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters, package versions and git commit, stored beside every figure."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=FIGURES.parent, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {
+        "parameters": dict(params),
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "matplotlib": matplotlib.__version__,
+        },
+        "git_commit": commit,
+    }
+
+
+def save_figure(fig: plt.Figure, dataset: str, name: str, params: Mapping[str, Any], root: str | Path = FIGURES) -> Path:
+    """Write ``<root>/<dataset>/<name>.png`` and ``.pdf`` and a ``.json`` of provenance; return the PNG path."""
+    folder = Path(root) / dataset
+    folder.mkdir(parents=True, exist_ok=True)
+    png = folder / f"{name}.png"
+    fig.savefig(png, dpi=120, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(folder / f"{name}.pdf", bbox_inches="tight", metadata={"CreationDate": None, "Producer": None})
+    (folder / f"{name}.json").write_text(json.dumps(provenance(params), indent=1, default=str))
+    return png
+
+
+def mask_images(mask: torch.Tensor, image_shape: Sequence[int]) -> np.ndarray:
+    """Masks (units, C*H*W) as RGB images (units, H, W, 3): pruned black, survivors by channel.
+
+    Three-channel data: a surviving weight lights its pixel in its channel's colour (R, G,
+    B), so a pixel with all three channels kept is white (Redman et al. Fig. 1). One
+    channel: survivors in a single colour.
+    """
+    c, h, w = image_shape
+    m = mask.reshape(-1, c, h, w).float().permute(0, 2, 3, 1).cpu().numpy()
+    if c == 3:
+        return m
+    colour = np.array([1.0, 0.78, 0.2])  # amber on black
+    return m.max(axis=-1, keepdims=True) * colour
+
+
+def most_connected(mask: torch.Tensor, count: int = 120) -> torch.Tensor:
+    """Indices of the ``count`` units with the most surviving weights (Fig. 1's selection)."""
+    return mask.sum(1).argsort(descending=True, stable=True)[:count]
+
+
+def plot_mask_grid(ax_grid: np.ndarray, mask: torch.Tensor, image_shape: Sequence[int]) -> None:
+    """Draw the most connected units' masks into a grid of axes, row-major."""
+    units = most_connected(mask, ax_grid.size)
+    images = mask_images(mask[units], image_shape)
+    for ax, image in zip(ax_grid.flat, images):
+        ax.imshow(image, interpolation="nearest")
+    for ax in ax_grid.flat:
+        ax.set_axis_off()
+
+
+def mask_grid_figure(masks: Mapping[str, torch.Tensor], image_shape: Sequence[int], rows: int = 8, cols: int = 15) -> plt.Figure:
+    """Side-by-side panels, one per entry of ``masks`` (title -> first-layer mask)."""
+    fig = plt.figure(figsize=(6.2 * len(masks), 3.6), layout="constrained")
+    for subfig, (title, mask) in zip(np.atleast_1d(fig.subfigures(1, len(masks))), masks.items()):
+        axes = subfig.subplots(rows, cols, gridspec_kw=dict(wspace=0.06, hspace=0.06))
+        plot_mask_grid(axes, mask, image_shape)
+        subfig.suptitle(title, fontsize=10)
+    return fig
+
+
+def band(ax: plt.Axes, table: pd.DataFrame, x: str, y: str, *, by: str = "method", log_x: bool = False) -> None:
+    """Mean line with a min-max band over seeds, one line per value of ``by`` (Fig. 4's style)."""
+    for key, group in table.groupby(by, sort=False):
+        stats = group.groupby(x)[y].agg(["mean", "min", "max"]).sort_index()
+        colour = METHOD_COLOURS.get(key)
+        ax.plot(stats.index, stats["mean"], marker="o", ms=3, color=colour, label=METHOD_LABELS.get(key, key))
+        ax.fill_between(stats.index, stats["min"], stats["max"], color=colour, alpha=0.2, lw=0)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.legend(frameon=False)
+
+
+def image_grid_figure(images: Mapping[str, torch.Tensor], cols: int = 8) -> plt.Figure:
+    """Rows of example images (title -> (n, C, H, W)), each image scaled to its own range."""
+    fig, axes = plt.subplots(len(images), cols, figsize=(1.1 * cols, 1.25 * len(images)), squeeze=False)
+    for row, (title, batch) in zip(axes, images.items()):
+        for ax, image in zip(row, batch[:cols]):
+            image = image.float()
+            image = (image - image.min()) / (image.max() - image.min() + 1e-12)
+            if image.shape[0] == 1:
+                ax.imshow(image[0].numpy(), cmap="gray", interpolation="nearest")
+            else:
+                ax.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(title, fontsize=9)
+    fig.tight_layout()
+    return fig

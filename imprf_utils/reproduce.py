@@ -1,0 +1,92 @@
+"""Run the notebook suite with a preset: ``python -m imprf_utils.reproduce --preset default``.
+
+Each notebook runs with papermill, in order, into the output folder, with the preset's
+parameters that the notebook declares; then an ``index.html`` links every executed
+notebook (as HTML) and every figure written under ``figures/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import papermill
+from nbconvert import HTMLExporter
+
+from imprf_utils.plots import FIGURES
+from imprf_utils.presets import load_preset
+
+TIMEOUT_S = 6 * 3600  # per cell: a killed kernel must not hang papermill forever
+
+
+def run_notebook(notebook: Path, out_dir: Path, preset: dict) -> tuple[Path, float]:
+    """Execute one notebook with the preset parameters it declares; return its output path and time."""
+    declared = {p for p in papermill.inspect_notebook(str(notebook))}
+    parameters = {k: v for k, v in preset.items() if k in declared}
+    output = out_dir / notebook.name
+    start = time.perf_counter()
+    papermill.execute_notebook(
+        str(notebook),
+        str(output),
+        parameters=parameters,
+        kernel_name="python3",
+        cwd=str(notebook.parent),
+        execution_timeout=TIMEOUT_S,
+        progress_bar=False,
+    )
+    return output, time.perf_counter() - start
+
+
+def write_index(out_dir: Path, preset_name: str, executed: list[tuple[Path, float]]) -> Path:
+    """HTML pages of the executed notebooks and an index linking them and the figures."""
+    exporter = HTMLExporter()
+    items = []
+    for path, seconds in executed:
+        body, _ = exporter.from_notebook_node(nbformat.read(path, as_version=4))
+        page = path.with_suffix(".html")
+        page.write_text(body)
+        items.append(f'<li><a href="{page.name}">{html.escape(path.stem)}</a> ({seconds:.0f} s)</li>')
+    figures = sorted(FIGURES.rglob("*.png"))
+    links = [html.escape(os.path.relpath(p, out_dir)) for p in figures]
+    cards = "".join(
+        f'<figure><a href="{link}"><img src="{link}"></a>'
+        f"<figcaption>{html.escape(str(p.relative_to(FIGURES)))}</figcaption></figure>"
+        for p, link in zip(figures, links)
+    )
+    index = out_dir / "index.html"
+    index.write_text(
+        "<!doctype html><meta charset=utf-8><title>imprf: " + html.escape(preset_name) + "</title>"
+        "<style>body{font-family:sans-serif;margin:2em}figure{display:inline-block;width:30%;margin:.5em}"
+        "img{width:100%;border:1px solid #ccc}</style>"
+        f"<h1>imprf — preset {html.escape(preset_name)}</h1><h2>Notebooks</h2><ol>{''.join(items)}</ol>"
+        f"<h2>Figures</h2>{cards}"
+    )
+    return index
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="default", help="a presets/NAME.yaml name")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default build/PRESET)")
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    preset = load_preset(args.preset)
+    out_dir = args.out or Path("build") / args.preset
+    out_dir.mkdir(parents=True, exist_ok=True)
+    executed = []
+    for notebook in args.notebooks:
+        print(f"running {notebook.name} with preset {args.preset} ...", flush=True)
+        executed.append(run_notebook(notebook.resolve(), out_dir, preset))
+        print(f"  done in {executed[-1][1]:.0f} s -> {executed[-1][0]}", flush=True)
+    index = write_index(out_dir, args.preset, executed)
+    print(f"index: {index}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The notebooks' structure and their agreement with the presets."""
+
+import ast
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from imprf_utils.errors import ConfigError
+from imprf_utils.presets import experiment_config, load_preset, preset_names
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def parameters_cell(path: Path) -> dict:
+    cells = [c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{path.name}: {len(cells)} cells tagged 'parameters' (papermill needs one)"
+    values = {}
+    for node in ast.parse(cells[0].source).body:
+        assert isinstance(node, ast.Assign), f"{path.name}: the parameters cell holds assignments only"
+        values[node.targets[0].id] = ast.literal_eval(node.value)  # plain literals only
+    for line in cells[0].source.splitlines():
+        assert "#" in line, f"{path.name}: parameter line without a comment: {line!r}"
+    return values
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_are_the_default_preset(path):
+    default = load_preset("default")
+    for name, value in parameters_cell(path).items():
+        assert name in default, f"{path.name}: parameter {name} missing from presets/default.yaml"
+        assert value == default[name], f"{path.name}: {name} = {value!r}, presets/default.yaml says {default[name]!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_with_outputs_and_no_errors(path):
+    code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    assert any(c.outputs for c in code), f"{path.name} is committed without outputs"
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+
+
+def test_presets_build_valid_configs():
+    assert {"default", "smoke"} <= set(preset_names())
+    for name in preset_names():
+        experiment_config(load_preset(name))
+
+
+def test_unknown_preset_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match="valid presets: .*default"):
+        load_preset("fast")
