@@ -41,6 +41,8 @@ DATASETS = ("nlgp", "skewed_texture", "natural", "imagenet32", "cifar10")
 SPLITS = ("train", "test")
 DEFAULT_SIZE = {"train": 40_000, "test": 10_000}
 """Number of images a generated dataset has when the option ``n`` is not given."""
+REFETCH = "; the file is not in the official format — download and unpack it again"
+"""Ends every message about a malformed data file: what to do about it."""
 
 
 @dataclass
@@ -64,11 +66,9 @@ class Dataset:
     periodic: bool = False
 
     def __post_init__(self) -> None:
-        if self.x.ndim != 4 or self.y.shape != (self.x.shape[0],) or self.y.dtype != torch.int64:
-            raise ValueError(
-                f"Dataset {self.name!r}: x must be (N, C, H, W) and y (N,) int64; "
-                f"got x {tuple(self.x.shape)}, y {tuple(self.y.shape)} {self.y.dtype}"
-            )
+        problem = _dataset_problem(self)
+        if problem:
+            raise DataFormatError(f"Dataset {self.name!r}: {problem}")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -109,22 +109,70 @@ def load_dataset(
         cifar10:        batches=(1, ..., 5), limit=None
     n defaults to DEFAULT_SIZE[split] (40,000 train, 10,000 test).
     """
-    if name not in _GENERATED and name not in _FROM_FILES:
-        raise ConfigError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+    check_options(name, options)
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
     build = _GENERATED.get(name) or _FROM_FILES[name]
-    parameters = inspect.signature(build).parameters.values()
-    valid = [p.name for p in parameters if p.kind is p.KEYWORD_ONLY]
+    if name in _GENERATED:
+        return build(split, seed, **options)
+    return build(data_dir, split, **options)
+
+
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Raise ConfigError for an unknown dataset name or option, or for options that give fewer
+    than two classes — without reading or generating any data (ExperimentConfig calls it)."""
+    if name not in _GENERATED and name not in _FROM_FILES:
+        raise ConfigError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+    build = _GENERATED.get(name) or _FROM_FILES[name]
+    parameters = [
+        p for p in inspect.signature(build).parameters.values() if p.kind is p.KEYWORD_ONLY
+    ]
+    valid = [p.name for p in parameters]
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ConfigError(
             f"unknown option(s) {', '.join(unknown)} for dataset {name!r}; "
             f"valid options: {', '.join(valid)}"
         )
-    if name in _GENERATED:
-        return build(split, seed, **options)
-    return build(data_dir, split, **options)
+    values = {p.name: options.get(p.name, p.default) for p in parameters}
+    if name == "nlgp":
+        _nlgp_classes(values["xi"], values["gain"])
+    elif name == "natural":
+        _checked_photos(values["photos"])
+
+
+def _dataset_problem(ds: Dataset) -> str | None:
+    """What is wrong with a Dataset's tensors (shapes, dtypes, labels, NaN/Inf), or None."""
+    x, y = ds.x, ds.y
+    if x.ndim != 4 or y.shape != (x.shape[0],) or y.dtype != torch.int64:
+        return (
+            f"x must be (N, C, H, W) and y (N,) int64; got x {tuple(x.shape)}, "
+            f"y {tuple(y.shape)} {y.dtype} — reshape the images and convert labels with y.long()"
+        )
+    if x.dtype not in (torch.uint8, torch.float32):
+        return f"x is {x.dtype}; images must be uint8 (real photos) or float32 — convert with x.float()"
+    if ds.num_classes < 2:
+        return f"num_classes is {ds.num_classes}; classification needs two or more classes"
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= ds.num_classes):
+        return (
+            f"labels span {int(y.min())}..{int(y.max())}, expected 0..{ds.num_classes - 1} — "
+            "labels must be 0-based (subtract 1 from 1-based labels) and below num_classes"
+        )
+    if x.is_floating_point() and len(x):
+        finite = torch.isfinite(x).flatten(1).all(1)
+        if not bool(finite.all()):
+            return (
+                f"{int((~finite).sum())} of {len(x)} images hold NaN or Inf — drop or repair them; "
+                "for generated data, lower the option that overflowed (e.g. skewed_texture's sigma)"
+            )
+    inputs = math.prod(x.shape[1:])
+    if ds.mean is not None:
+        if ds.mean.shape != (inputs,) or not bool(torch.isfinite(ds.mean).all()):
+            return (
+                f"mean must be {inputs} finite numbers (the training-set mean per input); "
+                f"got {ds.mean.dtype} {tuple(ds.mean.shape)} — recompute it from the training images"
+            )
+    return None
 
 
 # --------------------------------------------------------------------------- generated data
@@ -151,6 +199,20 @@ def _per_class(value: float | tuple[float, ...], name: str) -> tuple[float, ...]
     return values
 
 
+def _nlgp_classes(
+    xi: float | tuple[float, ...], gain: float | tuple[float, ...]
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(ξ_c), (g_c) for each class c; a scalar is shared by all classes. Two or more classes."""
+    xis, gains = _per_class(xi, "xi"), _per_class(gain, "gain")
+    num_classes = max(len(xis), len(gains))
+    if num_classes < 2 or {len(xis), len(gains)} - {1, num_classes}:
+        raise ConfigError(
+            f"nlgp needs two or more classes: give xi and/or gain as tuples of one length "
+            f"(got xi={xi!r}, gain={gain!r})"
+        )
+    return xis * (num_classes // len(xis)), gains * (num_classes // len(gains))
+
+
 def _nlgp(
     split: str,
     seed: int,
@@ -162,14 +224,8 @@ def _nlgp(
     periodic: bool = True,
 ) -> Dataset:
     """NLGP classes (ξ_c, g_c): a scalar xi or gain is shared by all classes."""
-    xis, gains = _per_class(xi, "xi"), _per_class(gain, "gain")
-    num_classes = max(len(xis), len(gains))
-    if num_classes < 2 or {len(xis), len(gains)} - {1, num_classes}:
-        raise ConfigError(
-            f"nlgp needs two or more classes: give xi and/or gain as tuples of one length "
-            f"(got xi={xi!r}, gain={gain!r})"
-        )
-    xis, gains = xis * (num_classes // len(xis)), gains * (num_classes // len(gains))
+    xis, gains = _nlgp_classes(xi, gain)
+    num_classes = len(xis)
     generator = _split_generator(seed, split)
     y = _balanced_labels(DEFAULT_SIZE[split] if n is None else n, num_classes, generator)
     x = torch.empty(len(y), 1, size, size)
@@ -252,6 +308,15 @@ def _photo(name: str) -> torch.Tensor:
     return image
 
 
+def _checked_photos(photos: tuple[str, ...]) -> None:
+    """Two or more known photo names (one class each), else ConfigError."""
+    unknown = [p for p in photos if p not in PHOTOS]
+    if unknown or len(photos) < 2:
+        raise ConfigError(
+            f"natural: photos must name two or more of {', '.join(PHOTOS)}; got {photos!r}"
+        )
+
+
 def _block_parity(shape: tuple[int, int], block: int) -> torch.Tensor:
     """(rows, cols) of blocks: (r + c) mod 2 — 0 for training blocks, 1 for test blocks."""
     rows, cols = shape[0] // block, shape[1] // block
@@ -273,11 +338,7 @@ def _natural(
     the splits. Pixels are standardized with the mean and standard deviation of the training
     blocks (each photo weighted equally, as the classes are), the same numbers for both splits.
     """
-    unknown = [p for p in photos if p not in PHOTOS]
-    if unknown or len(photos) < 2:
-        raise ConfigError(
-            f"natural: photos must name two or more of {', '.join(PHOTOS)}; got {photos!r}"
-        )
+    _checked_photos(photos)
     block = 2 * size
     images = [_photo(p) for p in photos]
     for name, image in zip(photos, images):
@@ -382,7 +443,9 @@ def _read_batch(path: Path) -> dict[str, Any]:
         with open(path, "rb") as f:
             content = _ArrayUnpickler(f, encoding="latin1").load()
     except UnsafePickleError as error:
-        raise UnsafePickleError(f"{path}: {error}; refusing to load it") from None
+        raise UnsafePickleError(
+            f"{path}: {error}; refusing to load it — replace it with the official file"
+        ) from None
     except MemoryError:
         raise
     except Exception as error:
@@ -392,7 +455,7 @@ def _read_batch(path: Path) -> dict[str, Any]:
         ) from error
     if not isinstance(content, dict):
         raise DataFormatError(
-            f"{path}: holds a {type(content).__name__}, expected a dict of arrays"
+            f"{path}: holds a {type(content).__name__}, expected a dict of arrays{REFETCH}"
         )
     return {_text(key): value for key, value in content.items()}
 
@@ -410,22 +473,25 @@ def _checked_batch(
     if missing:
         raise DataFormatError(
             f"{path}: no key(s) {missing} (found {sorted(batch)}); expected 'data' and 'labels'"
+            f"{REFETCH}"
         )
     data, labels = batch["data"], np.asarray(batch["labels"])
     is_array = isinstance(data, np.ndarray)
     if not (is_array and data.ndim == 2 and data.shape[1] == 3072 and data.dtype == np.uint8):
         found = f"{data.dtype} {data.shape}" if is_array else type(data).__name__
         raise DataFormatError(
-            f"{path}: 'data' is {found}, expected uint8 (n, 3072) channel-planar rows"
+            f"{path}: 'data' is {found}, expected uint8 (n, 3072) channel-planar rows{REFETCH}"
         )
     if labels.dtype.kind not in "iu" or labels.shape != (len(data),):
         raise DataFormatError(
             f"{path}: 'labels' is {labels.dtype} {labels.shape}, expected {len(data)} integers"
+            f"{REFETCH}"
         )
     last = labels_from + num_classes - 1
     if len(labels) and (labels.min() < labels_from or labels.max() > last):
         raise DataFormatError(
             f"{path}: labels span {labels.min()}..{labels.max()}, expected {labels_from}..{last}"
+            f"{REFETCH}"
         )
     return data, labels.astype(np.int64) - labels_from
 
@@ -434,9 +500,11 @@ def _checked_mean(path: Path, batch: dict[str, Any]) -> torch.Tensor:
     """The 'mean' of a batch as a finite float32 (3072,) tensor."""
     mean = np.asarray(batch["mean"])
     if mean.dtype.kind not in "fiu" or mean.size != 3072:
-        raise DataFormatError(f"{path}: 'mean' is {mean.dtype} {mean.shape}, expected 3072 numbers")
+        raise DataFormatError(
+            f"{path}: 'mean' is {mean.dtype} {mean.shape}, expected 3072 numbers{REFETCH}"
+        )
     if not np.isfinite(mean).all():
-        raise DataFormatError(f"{path}: 'mean' contains NaN or Inf")
+        raise DataFormatError(f"{path}: 'mean' contains NaN or Inf{REFETCH}")
     return torch.from_numpy(mean.astype(np.float32).reshape(3072))
 
 
@@ -598,7 +666,7 @@ def _cifar10_names(folder: Path) -> list[str] | None:
         return None
     names = _read_batch(path).get("label_names")
     if names is None or len(names) != 10:
-        raise DataFormatError(f"{path}: expected 'label_names' with 10 entries")
+        raise DataFormatError(f"{path}: expected 'label_names' with 10 entries{REFETCH}")
     return [str(_text(name)) for name in names]
 
 
