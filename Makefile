@@ -8,7 +8,7 @@ PRESET ?= default
 OUT ?= build/$(PRESET)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: reproduce test unit nbval lab clean-runs
+.PHONY: reproduce test notebooks lab clean-runs
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(VENV)/.installed
 	IMPRF_PROGRESS=0 $(PY) -m pytest -q tests
 	IMPRF_PROGRESS=0 $(PY) -m pytest -q --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider $(NOTEBOOKS)
+
+# Re-execute the committed notebooks in place with their default parameters (maintainers).
+notebooks: $(VENV)/.installed
+	IMPRF_PROGRESS=0 $(PY) -m imprf_utils.reproduce --in-place $(NOTEBOOKS)
 
 lab: $(VENV)/.installed
 	$(VENV)/bin/jupyter lab notebooks

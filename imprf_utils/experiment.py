@@ -61,17 +61,17 @@ class ExperimentConfig:
     lr: float = 0.1
     """Plain SGD learning rate."""
     batch_size: int = 256
-    steps: int = 3000
+    steps: int = 2000
     """SGD steps per round (dense training and every retraining)."""
     rewind_step: int = 100
     """Step whose weights the survivors are rewound to."""
-    eval_every: int = 100
+    eval_every: int = 200
     """Evaluate on the test set every so many steps."""
     prune_rate: float = 0.3
     """Fraction of each hidden layer's remaining weights removed per IMP round."""
     rounds: int = 10
     """IMP rounds."""
-    compare_levels: tuple[int, ...] = (2, 4, 6, 8, 10)
+    compare_levels: tuple[int, ...] = (4, 7, 10)
     """IMP levels at whose sparsity oneshot and random pruning are trained."""
     test_limit: int | None = None
     """Evaluate on the first so many test images (P&B: 10,000); None: all."""

@@ -42,6 +42,27 @@ def run_notebook(notebook: Path, out_dir: Path, preset: dict) -> tuple[Path, flo
     return output, time.perf_counter() - start
 
 
+def strip_volatile_metadata(path: Path) -> None:
+    """Drop papermill's and Jupyter's per-cell timings, so committed notebooks diff cleanly."""
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, path)
+
+
+def refresh_committed(notebook: Path) -> float:
+    """Re-execute a notebook in place with its own (default) parameters, for committing its outputs."""
+    start = time.perf_counter()
+    papermill.execute_notebook(
+        str(notebook), str(notebook), kernel_name="python3", cwd=str(notebook.parent),
+        execution_timeout=TIMEOUT_S, progress_bar=False,
+    )
+    strip_volatile_metadata(notebook)
+    return time.perf_counter() - start
+
+
 def write_index(out_dir: Path, preset_name: str, executed: list[tuple[Path, float]]) -> Path:
     """HTML pages of the executed notebooks and an index linking them and the figures."""
     exporter = HTMLExporter()
@@ -73,8 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="default", help="a presets/NAME.yaml name")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default build/PRESET)")
+    parser.add_argument(
+        "--in-place", action="store_true", help="re-execute the notebooks in place with their defaults (to commit outputs)"
+    )
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
+    if args.in_place:
+        for notebook in args.notebooks:
+            print(f"refreshing {notebook.name} ...", flush=True)
+            print(f"  done in {refresh_committed(notebook.resolve()):.0f} s", flush=True)
+        return 0
     preset = load_preset(args.preset)
     out_dir = args.out or Path("build") / args.preset
     out_dir.mkdir(parents=True, exist_ok=True)
