@@ -21,7 +21,7 @@ import os
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from functools import cached_property
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,7 @@ class ExperimentConfig:
     lr: float = 0.1
     """Plain SGD learning rate."""
     batch_size: int = 256
+    """Images per SGD step, drawn with replacement (Pellegrini & Biroli)."""
     steps: int = 2000
     """SGD steps per round (dense training and every retraining)."""
     rewind_step: int = 100
@@ -123,8 +124,21 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
+DATA_FIELDS = ("dataset", "dataset_options", "data_dir", "clone", "data_seed", "test_limit")
+
+
 def load_data(config: ExperimentConfig) -> tuple[Dataset, Dataset]:
-    """Train and test sets of the config (the clone's test set is the clone of the test set)."""
+    """Train and test sets of the config (the clone's test set is the clone of the test set).
+
+    Experiments that share their data fields (e.g. seeds) share one copy: the last two
+    datasets loaded are kept.
+    """
+    return _load_data(json.dumps({f: getattr(config, f) for f in DATA_FIELDS}, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_data(key: str) -> tuple[Dataset, Dataset]:
+    config = ExperimentConfig(**json.loads(key))
     kwargs = dict(data_dir=config.data_dir, seed=config.data_seed, **config.dataset_options)
     train_ds = load_dataset(config.dataset, split="train", **kwargs)
     test_ds = load_dataset(config.dataset, split="test", **kwargs)
@@ -143,7 +157,7 @@ class Experiment:
         self.config = config
         self.run = Run(run_store, config.name, config.as_dict())
 
-    @cached_property
+    @property
     def data(self) -> tuple[Dataset, Dataset]:
         return load_data(self.config)
 
@@ -163,7 +177,7 @@ class Experiment:
 
     def model(self, level: str) -> MaskedFCN:
         """The trained network of a level, on the CPU, in eval mode."""
-        return self._build(self.run.load(level, "state"), self.run.load(level, "masks")).eval()
+        return self.build_model(self.run.load(level, "state"), self.run.load(level, "masks")).eval()
 
     def metrics(self, level: str) -> dict[str, Any]:
         return self.run.metrics(level)
@@ -172,7 +186,8 @@ class Experiment:
         """IMP round that removed each weight of ``layer`` (``rounds + 1`` for survivors)."""
         return removal_round([self.masks(level)[layer] for level in self.level_names("imp")])
 
-    def _build(self, state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> MaskedFCN:
+    def build_model(self, state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> MaskedFCN:
+        """A network of this experiment's shape holding a stored (possibly stacked) state and masks."""
         k = next(iter(state.values())).shape[0]
         model = MaskedFCN(self.widths(), seeds=[self.config.seed] * k, batchnorm=self.config.batchnorm)
         model.load_state_dict({**state, **{name: m.expand(k, -1, -1) for name, m in masks.items()}})
@@ -218,8 +233,6 @@ def _run_group(group: list[Experiment], device: torch.device) -> None:
         if all(exp.run.has(level) for exp in group for m in METHODS for level in exp.level_names(m)):
             return
         train_ds, test_ds = group[0].data
-        for exp in group[1:]:
-            exp.data = group[0].data  # one copy of the data for the whole group
         train_data = DeviceData.from_dataset(train_ds, device)
         test_data = DeviceData.from_dataset(test_ds, device, mean=train_data.mean)
         stages = _Stages(group, train_data, test_data, device)
@@ -259,7 +272,7 @@ class _Stages:
                 state[name].zero_()
             elif name.startswith("running_var"):
                 state[name].fill_(1.0)
-        model = replicas[0][0]._build(state, replicas[0][0].run.load("level_0", "masks"))
+        model = replicas[0][0].build_model(state, replicas[0][0].run.load("level_0", "masks"))
         model.set_masks([torch.stack(layer) for layer in zip(*(masks for _, masks in replicas))])
         return model
 

@@ -20,6 +20,17 @@ import imprf_utils
 FIGURES = Path(imprf_utils.__file__).resolve().parent.parent / "figures"
 METHOD_COLOURS = {"imp": "#c0392b", "oneshot": "#2471a3", "random": "#7f8c8d"}
 METHOD_LABELS = {"imp": "IMP", "oneshot": "oneshot", "random": "random"}
+AXIS_LABELS = {
+    "kept": "fraction of hidden weights kept",
+    "accuracy": "test accuracy",
+    "rf_width": "median RF width (px)",
+    "rg_ratio": "RF width ÷ random placement",
+    "component_ratio": "largest component ÷ random",
+    "neighbour_ratio": "pixels with a neighbour ÷ random",
+    "kurtosis": "mean |κ − 3|",
+    "kurtosis_shuffled": "mean |κ − 3|, weights at random pixels",
+    "kurtosis_excess": "|κ − 3| − shuffled control",
+}
 
 
 def provenance(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,8 +113,8 @@ def band(ax: plt.Axes, table: pd.DataFrame, x: str, y: str, *, by: str = "method
         ax.fill_between(stats.index, stats["min"], stats["max"], color=colour, alpha=0.2, lw=0)
     if log_x:
         ax.set_xscale("log")
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    ax.set_xlabel(AXIS_LABELS.get(x, x))
+    ax.set_ylabel(AXIS_LABELS.get(y, y))
     ax.legend(frameon=False)
 
 
@@ -120,6 +131,6 @@ def image_grid_figure(images: Mapping[str, torch.Tensor], cols: int = 8) -> plt.
                 ax.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-        row[0].set_ylabel(title, fontsize=9)
+        row[0].set_ylabel(title, fontsize=9, rotation=0, ha="right", va="center")
     fig.tight_layout()
     return fig
