@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,7 @@ import torch
 
 import imprf_utils
 
-FIGURES = Path(imprf_utils.__file__).resolve().parent.parent / "figures"
+FIGURES = Path(os.environ.get("IMPRF_FIGURES", Path(imprf_utils.__file__).resolve().parent.parent / "figures"))
 METHOD_COLOURS = {"imp": "#c0392b", "oneshot": "#2471a3", "random": "#7f8c8d"}
 METHOD_LABELS = {"imp": "IMP", "oneshot": "oneshot", "random": "random"}
 AXIS_LABELS = {

@@ -48,3 +48,11 @@ def test_presets_build_valid_configs():
 def test_unknown_preset_lists_the_valid_ones():
     with pytest.raises(ConfigError, match="valid presets: .*default"):
         load_preset("fast")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_claims_table_is_checked_by_nbval(path):
+    """nbval reads a marker only on a line of its own; the last cell (the claims table) must carry one."""
+    last = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"][-1]
+    assert "# NBVAL_CHECK_OUTPUT" in [line.strip() for line in last.source.splitlines()]
+    assert "claims_table" in last.source

@@ -1,0 +1,40 @@
+"""nbval guards the results: a planted change in a measure makes the notebook's check fail."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "00_data_and_gaussian_clone.ipynb"
+
+# Loaded by every Python process started with this PYTHONPATH, the notebook's kernel included,
+# before the notebook imports imprf_utils: kurtosis comes back 10% too large.
+PLANT = """
+import imprf_utils.metrics as metrics
+_kurtosis = metrics.kurtosis
+metrics.kurtosis = lambda h, dim=0: 1.1 * _kurtosis(h, dim)
+"""
+
+
+def nbval(tmp_path: Path, planted: bool) -> subprocess.CompletedProcess:
+    env = {**os.environ, "IMPRF_FIGURES": str(tmp_path / "figures"), "IMPRF_RUN_STORE": str(tmp_path / "runs")}
+    if planted:
+        plant_dir = tmp_path / "plant"
+        plant_dir.mkdir()
+        (plant_dir / "sitecustomize.py").write_text(PLANT)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plant_dir), env.get("PYTHONPATH")]))
+    command = [
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
+        "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), str(NOTEBOOK),
+    ]
+    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_planted_kurtosis_change_fails_nbval_and_passes_without(tmp_path):
+    planted = nbval(tmp_path, planted=True)
+    assert planted.returncode != 0, planted.stdout[-3000:]
+    assert "clone pixels are Gaussian" in planted.stdout  # the claims table is the cell that differs
+    clean = nbval(tmp_path, planted=False)
+    assert clean.returncode == 0, clean.stdout[-3000:]
+    assert not (ROOT / "figures" / "plant").exists()
