@@ -109,9 +109,8 @@ def band(ax: plt.Axes, table: pd.DataFrame, x: str, y: str, *, by: str = "method
     """Mean line with a min-max band over seeds, one line per value of ``by`` (Fig. 4's style)."""
     for key, group in table.groupby(by, sort=False):
         stats = group.groupby(x)[y].agg(["mean", "min", "max"]).sort_index()
-        colour = METHOD_COLOURS.get(key)
-        ax.plot(stats.index, stats["mean"], marker="o", ms=3, color=colour, label=METHOD_LABELS.get(key, key))
-        ax.fill_between(stats.index, stats["min"], stats["max"], color=colour, alpha=0.2, lw=0)
+        (line,) = ax.plot(stats.index, stats["mean"], marker="o", ms=3, color=METHOD_COLOURS.get(key), label=METHOD_LABELS.get(key, key))
+        ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.2, lw=0)
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel(AXIS_LABELS.get(x, x))
