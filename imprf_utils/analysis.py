@@ -9,7 +9,7 @@ correlation given |W|, comparison within |W| bins).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -119,15 +119,20 @@ def clone_fidelity(data: Dataset, clone: Dataset) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summarize(experiments: list[Experiment], **kwargs) -> pd.DataFrame:
-    """``level_summary`` of several experiments, with columns ``data`` ("data"/"clone") and ``seed``."""
+def per_experiment(table: Callable[..., pd.DataFrame], experiments: list[Experiment], **kwargs) -> pd.DataFrame:
+    """``table(exp, **kwargs)`` of several experiments stacked, with columns ``data`` ("data"/"clone") and ``seed``."""
     tables = []
     for exp in experiments:
-        table = level_summary(exp, **kwargs)
-        table.insert(0, "data", "clone" if exp.config.clone else "data")
-        table.insert(1, "seed", exp.config.seed)
-        tables.append(table)
+        rows = table(exp, **kwargs)
+        rows.insert(0, "data", "clone" if exp.config.clone else "data")
+        rows.insert(1, "seed", exp.config.seed)
+        tables.append(rows)
     return pd.concat(tables, ignore_index=True)
+
+
+def summarize(experiments: list[Experiment], **kwargs) -> pd.DataFrame:
+    """``level_summary`` of several experiments, with columns ``data`` and ``seed``."""
+    return per_experiment(level_summary, experiments, **kwargs)
 
 
 # --------------------------------------------------------------------------------------
@@ -288,13 +293,7 @@ def cavity_by_removal_round(
 
 def cavity_tables(experiments: list[Experiment], **kwargs) -> pd.DataFrame:
     """``cavity_by_removal_round`` of several experiments, with columns ``data`` and ``seed``."""
-    tables = []
-    for exp in experiments:
-        table = cavity_by_removal_round(exp, **kwargs)
-        table.insert(0, "data", "clone" if exp.config.clone else "data")
-        table.insert(1, "seed", exp.config.seed)
-        tables.append(table)
-    return pd.concat(tables, ignore_index=True)
+    return per_experiment(cavity_by_removal_round, experiments, **kwargs)
 
 
 def removal_magnitude_control(table: pd.DataFrame) -> dict[str, float]:

@@ -18,24 +18,8 @@ from imprf_utils.analysis import (
     rewind_cavity_scores,
     split_half_se,
 )
-from imprf_utils.experiment import Experiment, ExperimentConfig, run_experiment
+from conftest import CONFIG
 
-CONFIG = ExperimentConfig(
-    dataset="skewed_texture",
-    dataset_options={"n": 1000, "size": 8},
-    hidden=(24, 24),
-    batch_size=32,
-    steps=60,
-    rewind_step=10,
-    eval_every=30,
-    rounds=3,
-    compare_levels=(1, 3),
-)
-
-
-@pytest.fixture(scope="module")
-def experiment(tmp_path_factory) -> Experiment:
-    return run_experiment(CONFIG, run_store=tmp_path_factory.mktemp("runs"), device="cpu")
 
 
 def class_non_gaussianity(h: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -6,24 +6,9 @@ import pytest
 import torch
 
 from imprf_utils.errors import ConfigError
-from imprf_utils.experiment import Experiment, ExperimentConfig, run_experiment, run_experiments
+from conftest import CONFIG
+from imprf_utils.experiment import ExperimentConfig, run_experiment, run_experiments
 
-CONFIG = ExperimentConfig(
-    dataset="skewed_texture",
-    dataset_options={"n": 1000, "size": 8},
-    hidden=(24, 24),
-    batch_size=32,
-    steps=60,
-    rewind_step=10,
-    eval_every=30,
-    rounds=3,
-    compare_levels=(1, 3),
-)
-
-
-@pytest.fixture(scope="module")
-def experiment(tmp_path_factory) -> Experiment:
-    return run_experiment(CONFIG, run_store=tmp_path_factory.mktemp("runs"), device="cpu")
 
 
 def test_every_stage_is_stored(experiment):

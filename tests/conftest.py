@@ -1,0 +1,23 @@
+"""Shared fixtures: one small IMP experiment, trained once per test session."""
+
+import pytest
+
+from imprf_utils.experiment import Experiment, ExperimentConfig, run_experiment
+
+CONFIG = ExperimentConfig(
+    dataset="skewed_texture",
+    dataset_options={"n": 1000, "size": 8},
+    hidden=(24, 24),
+    batch_size=32,
+    steps=60,
+    rewind_step=10,
+    eval_every=30,
+    rounds=3,
+    compare_levels=(1, 3),
+)
+"""Seconds to train: 3 IMP rounds, oneshot and random at levels 1 and 3."""
+
+
+@pytest.fixture(scope="session")
+def experiment(tmp_path_factory) -> Experiment:
+    return run_experiment(CONFIG, run_store=tmp_path_factory.mktemp("runs"), device="cpu")
