@@ -52,7 +52,7 @@ SETTINGS = {
         cavity_reps=3, brute_weights=2000, brute_units=2, clone_classes=10, clone_reps=5,
     ),
     "quick": dict(
-        paper_steps=3, paper_reps=3, default_steps=100, default_reps=5, replica_steps=100, replica_reps=5,
+        paper_steps=3, paper_reps=5, default_steps=100, default_reps=5, replica_steps=100, replica_reps=5,
         cavity_reps=1, brute_weights=300, brute_units=1, clone_classes=4, clone_reps=3,
     ),
 }

@@ -135,6 +135,25 @@ def summarize(experiments: list[Experiment], **kwargs) -> pd.DataFrame:
     return per_experiment(level_summary, experiments, **kwargs)
 
 
+def learning_curves(experiments: list[Experiment], level: str = "level_0") -> pd.DataFrame:
+    """The stored learning curve of ``level`` of each experiment, one row per evaluation.
+
+    Columns: data ("data"/"clone"), seed, step, train_loss (mean since the previous
+    evaluation), test_accuracy.
+    """
+    tables = []
+    for exp in experiments:
+        m = exp.metrics(level)
+        tables.append(pd.DataFrame({
+            "data": "clone" if exp.config.clone else "data",
+            "seed": exp.config.seed,
+            "step": m["steps"],
+            "train_loss": m["train_loss"],
+            "test_accuracy": m["test_accuracy"],
+        }))
+    return pd.concat(tables, ignore_index=True)
+
+
 # --------------------------------------------------------------------------------------
 # Fig. 4B: the kurtosis itself, per level
 # --------------------------------------------------------------------------------------

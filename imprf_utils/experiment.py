@@ -209,34 +209,40 @@ def run_experiments(
     *,
     run_store: str | os.PathLike = DEFAULT_RUN_STORE,
     device: str | torch.device = "auto",
+    dense_only: bool = False,
 ) -> list[Experiment]:
     """Run several experiments; configs that differ only in ``seed`` train together as replicas.
 
     Each seed keeps its own run directory, initialization, batch order and random masks;
     stacking them only shares the matrix products (results match one-at-a-time training
-    within float tolerance). Returns the experiments in the order of ``configs``.
+    within float tolerance). ``dense_only``: stop after level 0 (the dense network and
+    its rewind state), in the same run directory, so a later full run reuses it.
+    Returns the experiments in the order of ``configs``.
     """
     experiments = [Experiment(cfg, run_store) for cfg in configs]
     groups: dict[str, list[Experiment]] = {}
     for exp in experiments:
         groups.setdefault(json.dumps({**exp.config.as_dict(), "seed": None}, sort_keys=True), []).append(exp)
     for group in groups.values():
-        _run_group(group, resolve_device(device))
+        _run_group(group, resolve_device(device), dense_only)
     return experiments
 
 
-def _run_group(group: list[Experiment], device: torch.device) -> None:
+def _run_group(group: list[Experiment], device: torch.device, dense_only: bool = False) -> None:
     with ExitStack() as stack:
         for exp in sorted(group, key=lambda e: str(e.run.path)):  # a fixed order: no deadlock
             stack.enter_context(exp.run.lock())
             exp.run.clean_partial()
-        if all(exp.run.has(level) for exp in group for m in METHODS for level in exp.level_names(m)):
+        levels = ["level_0"] if dense_only else [level for m in METHODS for level in group[0].level_names(m)]
+        if all(exp.run.has(level) for exp in group for level in levels):
             return
         train_ds, test_ds = group[0].data
         train_data = DeviceData.from_dataset(train_ds, device)
         test_data = DeviceData.from_dataset(test_ds, device, mean=train_data.mean)
         stages = _Stages(group, train_data, test_data, device)
         stages.dense()
+        if dense_only:
+            return
         for k in range(1, group[0].config.rounds + 1):
             stages.imp_round(k)
         stages.oneshot_and_random()

@@ -6,8 +6,9 @@ biases zero. Every hidden layer's weight matrix carries a boolean mask applied a
 ``W * M`` in the forward pass; the output layer is never pruned.
 
 K replicas (seeds, or masks of one round) are stored as stacked tensors ``(K, out, in)``
-and run with batched matmuls, so they train in one step. A model with K = 1 is the
-ordinary single network.
+and train in one step: with batched matmuls on a GPU, with one matmul per replica on the
+CPU (where ``bmm`` gives each replica's product a single thread; see
+`_forward_per_replica`). A model with K = 1 is the ordinary single network.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class MaskedFCN(nn.Module):
             for layer, (i, _) in enumerate(pairs):
                 self.register_buffer(f"running_mean{layer}", torch.zeros(k, i))
                 self.register_buffer(f"running_var{layer}", torch.ones(k, i))
+        self._float_masks: dict[int, tuple[tuple, torch.Tensor]] = {}
         self.reset_parameters(seeds)
 
     @property
@@ -108,15 +110,39 @@ class MaskedFCN(nn.Module):
             return x.unsqueeze(0).expand(self.replicas, -1, -1)
         return x
 
-    def _linear(self, x: torch.Tensor, layer: int) -> torch.Tensor:
+    def _float_mask(self, layer: int) -> torch.Tensor:
+        """The mask of ``layer`` in the weights' dtype, converted once per change of the mask.
+
+        ``W * M`` with a bool M converts M to float in the forward and again in the backward
+        (on the CPU as a full copy); with a float M the pair runs 1.9x faster (1024x3072 layer).
+        The cached copy is keyed on the mask's storage and version counter, so `set_masks`,
+        `load_state_dict`, `.to()` or any in-place edit of the buffer renews it.
+        """
+        mask = getattr(self, f"mask{layer}")
+        dtype = self.weights[layer].dtype
+        if torch.is_inference(mask):  # inference tensors keep no version counter
+            return mask.to(dtype)
+        key = (mask.data_ptr(), mask.device, mask._version, dtype)
+        cached = self._float_masks.get(layer)
+        if cached is None or cached[0] != key:
+            cached = (key, mask.to(dtype))
+            self._float_masks[layer] = cached
+        return cached[1]
+
+    def _masked_weight(self, layer: int) -> torch.Tensor:
+        """W * M of a hidden layer, W of the output layer: (K, out, in)."""
         w = self.weights[layer]
-        if layer < len(self.weights) - 1:
-            w = w * getattr(self, f"mask{layer}")
-        return torch.baddbmm(self.biases[layer].unsqueeze(1), x, w.transpose(1, 2))
+        return w * self._float_mask(layer) if layer < len(self.weights) - 1 else w
+
+    def _linear(self, x: torch.Tensor, layer: int) -> torch.Tensor:
+        """x (K, B, in) -> x (W * M)ᵀ + b, (K, B, out), as one batched matmul."""
+        return torch.baddbmm(self.biases[layer].unsqueeze(1), x, self._masked_weight(layer).transpose(1, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, D) shared by all replicas, or (K, B, D) -> logits (K, B, C)."""
         x = self._as_replicas(x)
+        if x.device.type == "cpu":
+            return self._forward_per_replica(x)
         last = len(self.weights) - 1
         for layer in range(last + 1):
             if self.batchnorm:
@@ -125,6 +151,47 @@ class MaskedFCN(nn.Module):
             if layer < last:
                 x = torch.relu(x)
         return x
+
+    def _forward_per_replica(self, x: torch.Tensor) -> torch.Tensor:
+        """The CPU forward: one 2-D matmul per replica and layer, replicas stacked only at the logits.
+
+        On the CPU, bmm gives each replica's product a single thread: per-replica matmuls train
+        the paper FCN 1.2x (K = 1) and 1.5x (K = 3) faster on 2 cores (benchmarks/README.md).
+        Every parameter is split once into per-replica views (`_per_replica`), so the backward
+        makes at most one gradient copy per parameter, and no activations are copied between
+        layers. Same arithmetic as the batched path: BatchNorm per replica updates views of
+        the running-statistics buffers.
+        """
+        last = len(self.weights) - 1
+        weights = [_per_replica(self._masked_weight(layer)) for layer in range(last + 1)]
+        biases = [_per_replica(b) for b in self.biases]
+        if self.batchnorm:
+            norms = [
+                [
+                    _per_replica(t)
+                    for t in (getattr(self, f"running_mean{layer}"), getattr(self, f"running_var{layer}"),
+                              self.bn_weights[layer], self.bn_biases[layer])
+                ]
+                for layer in range(last + 1)
+            ]
+        logits = []
+        for k, h in enumerate(_per_replica(x)):
+            for layer in range(last + 1):
+                if self.batchnorm:
+                    mean, var, gamma, beta = (t[k] for t in norms[layer])
+                    h = F.batch_norm(
+                        h, mean, var, gamma, beta, training=self.training, momentum=BN_MOMENTUM, eps=BN_EPS
+                    )
+                h = torch.addmm(biases[layer][k], h, weights[layer][k].t())
+                if layer < last:
+                    h = torch.relu(h)
+            logits.append(h)
+        return logits[0].unsqueeze(0) if len(logits) == 1 else torch.stack(logits)
+
+
+def _per_replica(t: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per-replica views of a stacked (K, ...) tensor: unbind; for K = 1 squeeze (no copy in the backward)."""
+    return (t.squeeze(0),) if t.shape[0] == 1 else t.unbind(0)
 
 
 def replica_state(state: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:

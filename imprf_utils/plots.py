@@ -134,3 +134,24 @@ def image_grid_figure(images: Mapping[str, torch.Tensor], cols: int = 8) -> plt.
         row[0].set_ylabel(title, fontsize=9, rotation=0, ha="right", va="center")
     fig.tight_layout()
     return fig
+
+
+def component_grid_figure(panels: Mapping[str, torch.Tensor], image_shape: Sequence[int], cols: int = 8) -> plt.Figure:
+    """Side-by-side grids of feature vectors (title -> (k, C*H*W)), Redman et al. Fig. 2's style.
+
+    Each vector is drawn as an image on a diverging scale symmetric about 0 (its own
+    max |w|), channels summed for colour data; rows of ``cols`` vectors, in the given order.
+    """
+    c, h, w = image_shape
+    rows = max(-(-len(v) // cols) for v in panels.values())
+    fig = plt.figure(figsize=(3.1 * len(panels), 3.1 * rows / cols + 0.4), layout="constrained")
+    for subfig, (title, vectors) in zip(np.atleast_1d(fig.subfigures(1, len(panels))), panels.items()):
+        axes = subfig.subplots(rows, cols, squeeze=False, gridspec_kw=dict(wspace=0.05, hspace=0.05))
+        images = vectors.detach().double().reshape(-1, c, h, w).sum(1).cpu().numpy()
+        for ax in axes.flat:
+            ax.set_axis_off()
+        for ax, image in zip(axes.flat, images):
+            scale = np.abs(image).max() + 1e-12
+            ax.imshow(image, cmap="RdBu_r", vmin=-scale, vmax=scale, interpolation="nearest")
+        subfig.suptitle(title, fontsize=10)
+    return fig

@@ -78,6 +78,16 @@ def test_seeds_trained_together_match_one_at_a_time(experiment, tmp_path):
     assert not torch.equal(together[1].masks("level_1")[0], experiment.masks("level_1")[0])
 
 
+def test_dense_only_stops_after_level_0_and_a_full_run_reuses_it(experiment, tmp_path):
+    dense = run_experiments([CONFIG], run_store=tmp_path, device="cpu", dense_only=True)[0]
+    assert dense.run.levels() == ["level_0"]
+    assert dense.run.path.name == experiment.run.path.name  # the same run directory as the full run
+    assert dense.metrics("level_0") == experiment.metrics("level_0")
+    full = run_experiment(CONFIG, run_store=tmp_path, device="cpu")
+    assert full.run.levels() == experiment.run.levels()
+    assert full.metrics("level_0") == dense.metrics("level_0")
+
+
 @pytest.mark.parametrize(
     "change, message",
     [

@@ -1,0 +1,230 @@
+"""Features of the inputs without pruning: ICA vs PCA (Redman et al. Fig. 2) and the dense
+one-hidden-layer check of Ingrosso & Goldt.
+
+- `pca_components`: the top eigenvectors of the pixel covariance — second-order
+  statistics only. On stationary images (a torus) they are Fourier modes: periodic,
+  spread over the whole image (Fig. 2B).
+- `ica_components`: FastICA on the PCA-whitened top-k representation — "ICA on a
+  lower-dimensional representation" (Fig. 2A). It seeks the directions of maximal
+  non-Gaussianity; on images with local non-Gaussian structure they are localized, on
+  Gaussian data every rotation of the whitened space is as good, so it finds none.
+- `localization`: how localized a set of feature vectors is, by the inverse
+  participation ratio (Ingrosso & Goldt) and by the RF width of each vector's
+  largest-|w| pixels against random placement (the suite's width, as for masks).
+- `train_one_hidden_layer`: a dense D → units → C network trained with the suite's
+  SGD loop; its first-layer weights localize on non-Gaussian inputs and stay spread out
+  on their Gaussian clone (Ingrosso & Goldt, PNAS 2022).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.decomposition import FastICA
+from sklearn.exceptions import ConvergenceWarning
+from tqdm.auto import tqdm
+
+from imprf_utils.data import Dataset
+from imprf_utils.metrics import ImageShape, ipr, rf_width_ratio
+from imprf_utils.models import MaskedFCN
+from imprf_utils.train import BLOCK, DeviceData, batch_indices, progress_enabled
+
+__all__ = [
+    "pca_components",
+    "ica_components",
+    "top_magnitude_pixels",
+    "localization",
+    "ica_vs_pca",
+    "train_one_hidden_layer",
+]
+
+
+def _unit_rows(w: np.ndarray) -> torch.Tensor:
+    """Rows scaled to unit norm, sign fixed so that the largest-|w| entry is positive."""
+    w = w / np.linalg.norm(w, axis=1, keepdims=True)
+    peak = np.abs(w).argmax(axis=1)
+    w = w * np.sign(w[np.arange(len(w)), peak])[:, None]
+    return torch.from_numpy(np.ascontiguousarray(w)).to(torch.float64)
+
+
+def pca_components(x: torch.Tensor, n_components: int) -> torch.Tensor:
+    """The ``n_components`` leading eigenvectors of the covariance of ``x``.
+
+    x (N, D) → (n_components, D) float64, unit-norm rows in order of decreasing
+    variance (sign: largest-|w| entry positive). Exact (a symmetric eigendecomposition
+    of the D×D covariance, float64), so deterministic.
+    """
+    x = x.to(torch.float64)
+    centred = x - x.mean(dim=0)
+    cov = centred.T @ centred / (len(x) - 1)
+    _, vectors = torch.linalg.eigh(cov)  # ascending eigenvalues
+    return _unit_rows(vectors.flip(1)[:, :n_components].T.numpy())
+
+
+def ica_components(
+    x: torch.Tensor,
+    n_components: int,
+    *,
+    seed: int = 0,
+    max_iter: int = 1000,
+    tol: float = 1e-4,
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """FastICA of ``x`` (N, D) on its PCA-whitened top-``n_components`` representation.
+
+    sklearn's FastICA (logcosh contrast, parallel algorithm) with
+    ``whiten="unit-variance"`` first projects the centred data on their top
+    ``n_components`` principal components and whitens them, then finds the rotation of
+    that space whose coordinates are most non-Gaussian. ``seed`` is its random_state
+    (the initial rotation).
+
+    Returns (filters, basis, converged): filters are the rows of the unmixing matrix in
+    pixel space (``components_``), s = W x — what a first-layer unit's weights would
+    be; basis vectors are the columns of the mixing matrix (``mixing_``), x ≈ A s — the
+    image patterns the sources add. Both (n_components, D) float64, unit-norm rows, in
+    the same order (sign: largest-|w| entry positive).
+    """
+    ica = FastICA(n_components=n_components, whiten="unit-variance", random_state=seed, max_iter=max_iter, tol=tol)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ica.fit(x.to(torch.float64).numpy())
+    return _unit_rows(ica.components_), _unit_rows(ica.mixing_.T), bool(ica.n_iter_ < max_iter)
+
+
+def top_magnitude_pixels(w: torch.Tensor, image_shape: ImageShape, count: int) -> torch.Tensor:
+    """Bool mask (units, H*W) of each row's ``count`` pixels with the largest |w|.
+
+    w (units, C*H*W); channels are collapsed first by the sum of squares over C, so a
+    pixel's weight is the norm of its channels' weights. Ties are broken by position.
+    """
+    c, h, wd = image_shape
+    per_pixel = w.to(torch.float64).reshape(len(w), c, h * wd).square().sum(dim=1)
+    index = per_pixel.argsort(dim=1, descending=True, stable=True)[:, :count]
+    return torch.zeros_like(per_pixel, dtype=torch.bool).scatter_(1, index, True)
+
+
+def localization(
+    w: torch.Tensor,
+    image_shape: ImageShape,
+    *,
+    top_fraction: float = 0.1,
+    periodic: bool = False,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Localization of feature vectors w (units, C*H*W), two ways.
+
+    - ``ipr_d``: median over rows of IPR · D (the mean of the two middle values for an
+      even count) (`metrics.ipr`; D = C*H*W), and
+      ``ipr_d_max``. ≈ 3 for spread-out Gaussian-like vectors (Ingrosso & Goldt), 1.5–2.25
+      for a Fourier mode, D for a one-hot vector.
+    - ``rg_ratio``: the median RF width (`metrics.rf_width`, radius of gyration) of each
+      row's top ``top_fraction`` of pixels by |w| ÷ that of the same number of pixels at
+      random (`metrics.rf_width_ratio`, 5 shuffles from ``seed``); < 1 = local. Caveat:
+      the largest values of a *smooth* spread-out vector also cluster (around its
+      peaks), so this ratio falls below 1 for smooth non-local vectors too; IPR does not.
+    """
+    d = w[0].numel()
+    values = ipr(w) * d
+    count = max(3, round(top_fraction * image_shape[1] * image_shape[2]))
+    pixels = top_magnitude_pixels(w, image_shape, count)
+    ratio = rf_width_ratio(pixels, (1, image_shape[1], image_shape[2]), periodic=periodic, seed=seed)
+    return {"ipr_d": float(values.quantile(0.5)), "ipr_d_max": float(values.max()), "rg_ratio": ratio}
+
+
+def ica_vs_pca(
+    samples: Mapping[str, torch.Tensor],
+    image_shape: ImageShape,
+    *,
+    n_components: int,
+    seeds: Sequence[int],
+    top_fraction: float = 0.1,
+    periodic: bool = False,
+    max_iter: int = 1000,
+) -> tuple[pd.DataFrame, dict[tuple[str, str, int | None], torch.Tensor]]:
+    """PCA and FastICA components of each set of images, and their `localization`.
+
+    samples: name (e.g. "data", "clone") -> images (N, C*H*W). PCA is computed once
+    (it is deterministic); FastICA once per seed (its random_state), as filters and as
+    basis vectors of the same fit (``max_iter``: FastICA's iteration cap; on Gaussian
+    data it never converges — there is no direction to converge to — and runs to the
+    cap). Returns a table with one row per (data, method, seed)
+    — columns data, method ("pca", "ica", "ica basis"), seed (<NA> for PCA), ipr_d,
+    ipr_d_max, rg_ratio, converged — and the components under the key (data, method, seed).
+    """
+    rows, components = [], {}
+    for name, x in samples.items():
+        fits = [("pca", None, pca_components(x, n_components), True)]
+        for seed in seeds:
+            filters, basis, converged = ica_components(x, n_components, seed=seed, max_iter=max_iter)
+            fits += [("ica", seed, filters, converged), ("ica basis", seed, basis, converged)]
+        for method, seed, w, converged in fits:
+            components[(name, method, seed)] = w
+            measures = localization(w, image_shape, top_fraction=top_fraction, periodic=periodic)
+            rows.append({"data": name, "method": method, "seed": seed, **measures, "converged": converged})
+    table = pd.DataFrame(rows)
+    table["seed"] = table["seed"].astype("Int64")
+    return table, components
+
+
+def train_one_hidden_layer(
+    train_sets: Sequence[Dataset],
+    test_sets: Sequence[Dataset],
+    *,
+    units: int,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    seeds: Sequence[int] = (0,),
+    device: str | torch.device = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dense D → ``units`` → C ReLU networks, one per (training set, seed), trained together.
+
+    Ingrosso & Goldt's check that the data carry a localizing non-Gaussian signal: the
+    first-layer weights of a dense network trained on non-Gaussian images grow localized
+    blobs (IPR · D ≫ 3); on the Gaussian clone they stay spread out (≈ 3). Pass the data
+    and its clone as ``train_sets`` (same N, shape and classes): the replica of set s and
+    seed k starts from the Glorot init of ``seeds[k]`` and sees the batches of
+    ``seeds[k]`` (`train.batch_indices`, with replacement), so data and clone runs are
+    paired and differ only in the images. Plain SGD on the mean cross-entropy of each
+    replica (`train.train`'s recipe); all replicas share one batched step, which on a
+    CPU costs about what one network's step costs.
+
+    Returns the first-layer weights (S, K, units, D) and the final test accuracy (S, K)
+    on ``test_sets[s]``, on the CPU.
+    """
+    first = train_sets[0]
+    if any(len(ds) != len(first) or ds.image_shape != first.image_shape or ds.num_classes != first.num_classes
+           for ds in train_sets):
+        raise ValueError("train_sets must share N, image shape and number of classes (the data and its clone)")
+    s, k = len(train_sets), len(seeds)
+    n = len(first)
+    x = torch.cat([DeviceData.from_dataset(ds, device).inputs(slice(None)) for ds in train_sets])  # (S*N, D)
+    y = torch.cat([ds.y for ds in train_sets]).to(device)  # (S*N,)
+    model = MaskedFCN((x.shape[-1], units, first.num_classes), seeds=list(seeds) * s).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.0, weight_decay=0.0)
+    offset = (torch.arange(s, device=device) * n).repeat_interleave(k)[:, None]  # (S*K, 1): replica's set, in rows
+    bar = tqdm(total=steps, desc=f"{first.name}: {s * k} one-hidden-layer nets", disable=not progress_enabled(), leave=False)
+    for step in range(steps):
+        if step % BLOCK == 0:
+            block = torch.stack([batch_indices(seed, step // BLOCK, n, batch_size, device) for seed in seeds])
+            block = (block.repeat(s, 1, 1) + offset[:, :, None]).transpose(0, 1).flatten(1)  # (BLOCK, S*K*B)
+        index = block[step % BLOCK]  # seed k's batch, in every set's rows
+        logits = model(x.index_select(0, index).view(s * k, batch_size, -1))
+        loss = F.cross_entropy(logits.flatten(0, 1), y.index_select(0, index), reduction="none").view(s * k, -1).mean(1)
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+        bar.update()
+    bar.close()
+    model.eval()
+    accuracy = torch.empty(s, k)
+    with torch.no_grad():
+        for i, test_ds in enumerate(test_sets):
+            test = DeviceData.from_dataset(test_ds, device, mean=train_sets[i].mean)
+            logits = model(test.inputs(slice(None)))[i * k : (i + 1) * k]  # this set's replicas
+            accuracy[i] = (logits.argmax(-1) == test.y).float().mean(-1).cpu()
+    return model.weights[0].detach().cpu().view(s, k, units, -1), accuracy
