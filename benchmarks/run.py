@@ -38,7 +38,7 @@ from imprf_utils.clone import gaussian_clone  # noqa: E402
 from imprf_utils.data import Dataset  # noqa: E402
 from imprf_utils.metrics import cavity_scores, kurtosis  # noqa: E402
 from imprf_utils.models import MaskedFCN  # noqa: E402
-from imprf_utils.train import DeviceData, train  # noqa: E402
+from imprf_utils.train import PRECISIONS, DeviceData, matmul_precision, train  # noqa: E402
 
 PAPER_FCN = (3072, 1024, 1024, 1024, 1000)  # Redman et al. / Pellegrini & Biroli, ImageNet32
 DEFAULT_FCN = (256, 256, 256, 256, 4)  # the `default` preset: 16x16 skewed_texture, 4 classes
@@ -130,20 +130,25 @@ def random_data(widths: tuple[int, ...], n: int, uint8: bool, device: torch.devi
     return DeviceData(torch.randn(n, widths[0], generator=gen).to(device), y.to(device), None)
 
 
-def train_call(model: MaskedFCN, data: DeviceData, test: DeviceData, steps: int, batch: int, seeds: list[int]):
+def train_call(model: MaskedFCN, data: DeviceData, test: DeviceData, steps: int, batch: int, seeds: list[int],
+               precision: str = "fp32"):
     """One timed unit of our loop: `steps` SGD steps through the public train() (one evaluation at the end)."""
     return lambda: train(
-        model, data, test, steps=steps, batch_size=batch, lr=LR, batch_seeds=seeds, eval_every=steps
+        model, data, test, steps=steps, batch_size=batch, lr=LR, batch_seeds=seeds, eval_every=steps,
+        precision=precision,
     )
 
 
-def gemm_call(widths: tuple[int, ...], batch: int, steps: int, device: torch.device) -> Callable[[], None]:
+def gemm_call(widths: tuple[int, ...], batch: int, steps: int, device: torch.device,
+              precision: str = "fp32") -> Callable[[], None]:
     """The GEMMs one SGD step of the FCN needs, `steps` times, with torch.mm into preallocated tensors.
 
     Per layer: forward Y = X Wᵀ and the weight gradient dW = Gᵀ X; the input gradient
     dX = G W for every layer but the first (the data need no gradient, and autograd does
-    not compute it either). Layouts are nn.Linear's.
+    not compute it either). Layouts are nn.Linear's. ``precision``: the GEMMs our loop's
+    matmuls run at — bfloat16 tensors for "bf16", TF32 for "tf32" on CUDA, float32 otherwise.
     """
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     gen = torch.Generator().manual_seed(0)
     layers = []
     for i, o in zip(widths[:-1], widths[1:]):
@@ -151,19 +156,20 @@ def gemm_call(widths: tuple[int, ...], batch: int, steps: int, device: torch.dev
             "x": torch.randn(batch, i, generator=gen), "w": torch.randn(o, i, generator=gen) * 0.02,
             "g": torch.randn(batch, o, generator=gen) * 0.01,
         }
-        t = {k: v.to(device) for k, v in t.items()}
+        t = {k: v.to(device, dtype) for k, v in t.items()}
         t["y"], t["dw"], t["dx"] = (torch.empty_like(t[k]) for k in ("g", "w", "x"))
         layers.append(t)
 
     def run() -> None:
-        for _ in range(steps):
-            for t in layers:
-                torch.mm(t["x"], t["w"].t(), out=t["y"])
-            for index in range(len(layers) - 1, -1, -1):
-                t = layers[index]
-                torch.mm(t["g"].t(), t["x"], out=t["dw"])
-                if index > 0:
-                    torch.mm(t["g"], t["w"], out=t["dx"])
+        with matmul_precision(precision, device):
+            for _ in range(steps):
+                for t in layers:
+                    torch.mm(t["x"], t["w"].t(), out=t["y"])
+                for index in range(len(layers) - 1, -1, -1):
+                    t = layers[index]
+                    torch.mm(t["g"].t(), t["x"], out=t["dw"])
+                    if index > 0:
+                        torch.mm(t["g"], t["w"], out=t["dx"])
 
     return run
 
@@ -178,12 +184,13 @@ def gemm_flops_per_sample(widths: tuple[int, ...]) -> int:
 
 
 def roofline(name: str, widths: tuple[int, ...], batch: int, steps: int, reps: int, uint8: bool,
-             device: torch.device, n_train: int) -> Iterator[dict]:
+             device: torch.device, n_train: int, precision: str) -> Iterator[dict]:
     model = masked_model(widths, (0,), device)
     data = random_data(widths, n_train, uint8, device, seed=0)
     test = random_data(widths, 256, uint8, device, seed=1)
     t = interleaved(
-        {"ours": train_call(model, data, test, steps, batch, [0]), "gemm": gemm_call(widths, batch, steps, device)},
+        {"ours": train_call(model, data, test, steps, batch, [0], precision),
+         "gemm": gemm_call(widths, batch, steps, device, precision)},
         reps, synchronizer(device),
     )
     ours = batch * steps / t["ours"]["median_s"]
@@ -191,6 +198,7 @@ def roofline(name: str, widths: tuple[int, ...], batch: int, steps: int, reps: i
     flops = gemm_flops_per_sample(widths)
     yield record(name, ours / gemm, "fraction", {
         "widths": widths, "batch": batch, "K": 1, "masks_kept": KEPT, "input": "uint8" if uint8 else "float32",
+        "precision": precision,
         "train_set": n_train, "steps_per_call": steps,
         "ours_samples_per_s": round(ours, 1), "gemm_samples_per_s": round(gemm, 1),
         "gemm_gflops_per_s": round(gemm * flops / 1e9, 2), "ours_gflops_per_s": round(ours * flops / 1e9, 2),
@@ -202,12 +210,12 @@ def roofline(name: str, widths: tuple[int, ...], batch: int, steps: int, reps: i
 
 def train_roofline_fraction_paper_fcn(s: dict, device: torch.device) -> Iterator[dict]:
     yield from roofline("train_roofline_fraction_paper_fcn", PAPER_FCN, 1000, s["paper_steps"], s["paper_reps"],
-                        uint8=True, device=device, n_train=20_000)
+                        uint8=True, device=device, n_train=20_000, precision=s["precision"])
 
 
 def train_roofline_fraction_default_fcn(s: dict, device: torch.device) -> Iterator[dict]:
     yield from roofline("train_roofline_fraction_default_fcn", DEFAULT_FCN, 256, s["default_steps"],
-                        s["default_reps"], uint8=False, device=device, n_train=40_000)
+                        s["default_reps"], uint8=False, device=device, n_train=40_000, precision=s["precision"])
 
 
 def common_baseline_call(widths: tuple[int, ...], masks: list[torch.Tensor], data: DeviceData, batch: int,
@@ -365,9 +373,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and steps (a few minutes on 2 cores)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these benchmarks")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                        help="the roofline benchmarks' precision: our loop's and the reference GEMMs'")
     args = parser.parse_args(argv)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
-    settings = SETTINGS["quick" if args.quick else "full"]
+    settings = {**SETTINGS["quick" if args.quick else "full"], "precision": args.precision}
     for name in args.only or BENCHMARKS:
         for rec in BENCHMARKS[name](settings, device):
             rec["detail"]["mode"] = "quick" if args.quick else "full"

@@ -23,7 +23,10 @@ from imprf_utils.metrics import (
     cavity_scores,
     class_kurtosis,
     compactness_ratio,
+    connections_per_unit,
     kurtosis,
+    locality_maps,
+    near_pair_fraction,
     non_gaussianity,
     partial_spearman,
     rf_width,
@@ -152,6 +155,42 @@ def learning_curves(experiments: list[Experiment], level: str = "level_0") -> pd
             "test_accuracy": m["test_accuracy"],
         }))
     return pd.concat(tables, ignore_index=True)
+
+
+def connection_summary(exp: Experiment, *, radius: float = 2.0, seed: int = 0) -> pd.DataFrame:
+    """Pellegrini & Biroli's diagnostics of the first-layer masks, one row per stored level.
+
+    Columns: method, level; ``empty`` (share of units with no connection) and
+    ``empty_null`` (its binomial expectation (1 − p)^D for the same density p);
+    ``dispersion`` (variance of the connections per unit ÷ the binomial variance D p (1 − p):
+    > 1 = more empty and more crowded units than chance); ``near_pairs`` (share of pairs of
+    a unit's surviving inputs at most ``radius`` px apart, from the locality maps S_sc + S_dc),
+    ``near_pairs_shuffled`` (the same masks at random positions) and ``near_pair_ratio``.
+    """
+    shape = exp.data[0].image_shape
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for method in METHODS:
+        for level in exp.level_names(method):
+            if not exp.run.has(level):
+                continue
+            mask = exp.masks(level)[0]
+            counts = connections_per_unit(mask).double()
+            inputs = mask.shape[1]
+            p = float(mask.double().mean())
+            near = near_pair_fraction(sum(locality_maps(mask, shape)), radius)
+            shuffled = near_pair_fraction(sum(locality_maps(shuffle_positions(mask, generator), shape)), radius)
+            rows.append(dict(
+                method=method,
+                level=_rounds_of(level),
+                empty=float((counts == 0).double().mean()),
+                empty_null=(1 - p) ** inputs,
+                dispersion=float(counts.var() / (inputs * p * (1 - p))) if 0 < p < 1 else float("nan"),
+                near_pairs=near,
+                near_pairs_shuffled=shuffled,
+                near_pair_ratio=near / shuffled,
+            ))
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------------------

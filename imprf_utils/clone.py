@@ -24,9 +24,15 @@ if TYPE_CHECKING:
     from imprf_utils.data import Dataset
 
 
-def gaussian_clone(ds: Dataset, *, seed: int = 0, chunk_size: int = 1024) -> Dataset:
+def gaussian_clone(
+    ds: Dataset, *, seed: int = 0, chunk_size: int = 1024, statistics: Dataset | None = None
+) -> Dataset:
     """A dataset with the same N, shape, labels (same order) and dtype as `ds`, drawn per class
     from the Gaussian with the class's sample mean and covariance.
+
+    statistics: take each class's mean and covariance from this dataset's samples instead of
+    `ds`'s (a test set's clone drawn from the training classes: a test set of 10 images per
+    class would otherwise give a rank-9 covariance).
 
     Computed in float32 on ds.x's device with a torch.Generator seeded by `seed`
     (deterministic per seed and device). Output samples are made `chunk_size` at a time,
@@ -36,23 +42,31 @@ def gaussian_clone(ds: Dataset, *, seed: int = 0, chunk_size: int = 1024) -> Dat
     """
     if chunk_size < 1:
         raise ConfigError(f"gaussian_clone: chunk_size must be positive, got {chunk_size}")
+    source = ds if statistics is None else statistics
+    if source.x.shape[1:] != ds.x.shape[1:] or source.num_classes != ds.num_classes:
+        raise ConfigError(
+            f"gaussian_clone: statistics {source.name!r} has images {tuple(source.x.shape[1:])} and "
+            f"{source.num_classes} classes, the dataset {tuple(ds.x.shape[1:])} and {ds.num_classes}"
+        )
     device = ds.x.device
     generator = torch.Generator(device=device).manual_seed(seed)
     flat = ds.x.reshape(len(ds), -1)
+    source_flat = source.x.reshape(len(source), -1).to(device)
+    source_y = source.y.to(device)
     out = torch.empty_like(flat)
     for c in range(ds.num_classes):
         index = (ds.y == c).nonzero().squeeze(1)
-        n_c = len(index)
-        if n_c == 0:
+        n_c = int((source_y == c).sum())
+        if len(index) == 0:
             continue
-        if n_c == 1:
+        if n_c < 2:
             raise ConfigError(
-                f"gaussian_clone: class {c} has one sample; a covariance needs two or more"
+                f"gaussian_clone: class {c} has {n_c} sample(s) in {source.name!r}; a covariance needs two or more"
             )
-        samples = flat[index].float()
+        samples = source_flat[source_y == c].float()
         mu = samples.mean(0)
         factor = (samples - mu) / math.sqrt(n_c - 1)  # X_c / sqrt(n_c - 1)
-        for start in range(0, n_c, chunk_size):
+        for start in range(0, len(index), chunk_size):
             rows = index[start : start + chunk_size]
             z = torch.randn(len(rows), n_c, generator=generator, device=device)
             out[rows] = _cast(torch.addmm(mu, z, factor), ds.x.dtype)

@@ -32,7 +32,8 @@ from imprf_utils.errors import ConfigError
 from imprf_utils.models import MaskedFCN, replica_state, stack_states
 from imprf_utils.pruning import kept_fraction, magnitude_masks, random_masks, removal_round, top_magnitude_masks
 from imprf_utils.store import Run
-from imprf_utils.train import DeviceData, train
+from imprf_utils.superclasses import apply_superclasses, check_superclasses, superclass_mapping
+from imprf_utils.train import PRECISIONS, DeviceData, train
 
 METHODS = ("imp", "oneshot", "random")
 DEFAULT_RUN_STORE = Path(os.environ.get("IMPRF_RUN_STORE", Path(__file__).resolve().parent.parent / "runs"))
@@ -76,6 +77,12 @@ class ExperimentConfig:
     """IMP levels at whose sparsity oneshot and random pruning are trained."""
     test_limit: int | None = None
     """Evaluate on the first so many test images (P&B: 10,000); None: all."""
+    train_fraction: float = 1.0
+    """Train on this fraction of the training set (a random subset fixed by ``data_seed``; P&B: 0.3 vs 1)."""
+    superclasses: str | None = None
+    """Train and test on grouped labels: "mod<N>", "semantic" or a mapping file (see superclasses.py)."""
+    precision: str = "fp32"
+    """Matmul precision of training: "fp32", "tf32" (CUDA TF32 matmuls) or "bf16" (autocast); see train.py."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -91,11 +98,14 @@ class ExperimentConfig:
             (all(1 <= k <= self.rounds for k in self.compare_levels), f"compare_levels {self.compare_levels}: must lie in 1..rounds={self.rounds}"),
             (min(self.seed, self.data_seed) >= 0, f"seed {self.seed}, data_seed {self.data_seed}: seeds must be integers >= 0"),
             (self.test_limit is None or self.test_limit > 0, f"test_limit {self.test_limit}: must be None (all test images) or > 0"),
+            (0.0 < self.train_fraction <= 1.0, f"train_fraction {self.train_fraction}: must lie in (0, 1]"),
+            (self.precision in PRECISIONS, f"precision {self.precision!r}: valid ones are {', '.join(PRECISIONS)}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
         check_options(self.dataset, self.dataset_options)  # unknown options, fewer than two classes
+        check_superclasses(self.superclasses, self.dataset)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ExperimentConfig:
@@ -124,11 +134,17 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
-DATA_FIELDS = ("dataset", "dataset_options", "data_dir", "clone", "data_seed", "test_limit")
+DATA_FIELDS = ("dataset", "dataset_options", "data_dir", "clone", "data_seed", "test_limit", "train_fraction", "superclasses")
 
 
 def load_data(config: ExperimentConfig) -> tuple[Dataset, Dataset]:
-    """Train and test sets of the config (the clone's test set is the clone of the test set).
+    """Train and test sets of the config, in this order of steps:
+
+    1. the dataset's splits; the first ``test_limit`` test images;
+    2. a random ``train_fraction`` of the training images (fixed by ``data_seed``);
+    3. the clone: each split drawn from the *training* classes' means and covariances
+       (a limited test set would give a poor covariance of its own);
+    4. superclasses: the labels grouped (the clone keeps the original classes' statistics).
 
     Experiments that share their data fields (e.g. seeds) share one copy: the last two
     datasets loaded are kept.
@@ -144,9 +160,16 @@ def _load_data(key: str) -> tuple[Dataset, Dataset]:
     test_ds = load_dataset(config.dataset, split="test", **kwargs)
     if config.test_limit is not None:
         test_ds = test_ds.subset(torch.arange(min(config.test_limit, len(test_ds))))
+    if config.train_fraction < 1.0:
+        generator = torch.Generator().manual_seed(config.data_seed)
+        keep = torch.randperm(len(train_ds), generator=generator)[: round(config.train_fraction * len(train_ds))]
+        train_ds = train_ds.subset(keep.sort().values)
     if config.clone:
+        test_ds = gaussian_clone(test_ds, seed=config.data_seed + 1, statistics=train_ds)
         train_ds = gaussian_clone(train_ds, seed=config.data_seed)
-        test_ds = gaussian_clone(test_ds, seed=config.data_seed + 1)
+    if config.superclasses is not None:
+        mapping, names = superclass_mapping(config.superclasses, config.dataset, train_ds.num_classes)
+        train_ds, test_ds = (apply_superclasses(ds, mapping, names) for ds in (train_ds, test_ds))
     return train_ds, test_ds
 
 
@@ -267,6 +290,7 @@ class _Stages:
             eval_every=self.cfg.eval_every,
             start_step=start_step,
             rewind_step=self.cfg.rewind_step if rewind else None,
+            precision=self.cfg.precision,
             description=f"{self.cfg.name} seeds {sorted(set(seeds))}: {description}",
         )
 

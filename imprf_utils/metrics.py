@@ -39,6 +39,7 @@ __all__ = [
     "compactness_ratio",
     "ipr",
     "locality_maps",
+    "near_pair_fraction",
     "partial_spearman",
     "connections_per_unit",
     "binomial_null",
@@ -523,6 +524,21 @@ def locality_maps(mask: torch.Tensor, image_shape: ImageShape) -> tuple[torch.Te
     s_diff = (every_map - same_map).round().to(torch.int64)
     s_same[shift] -= int(per_channel.sum())  # self-pairs (a, a)
     return s_same, s_diff
+
+
+def near_pair_fraction(pair_map: torch.Tensor, radius: float) -> float:
+    """Share of a locality map's pairs whose displacement |d| is at most ``radius`` pixels.
+
+    pair_map: (2H−1, 2W−1) counts as from `locality_maps` (centre = d = 0), e.g. S_sc + S_dc.
+    Locality = a large share near 0; compare with the same masks at random positions
+    (`shuffle_positions`), which gives the share that chance placement has.
+    """
+    rows, cols = pair_map.shape
+    dy = torch.arange(rows) - rows // 2
+    dx = torch.arange(cols) - cols // 2
+    near = dy[:, None] ** 2 + dx[None, :] ** 2 <= radius**2
+    total = pair_map.sum()
+    return float(pair_map[near].sum() / total) if total > 0 else float("nan")
 
 
 # --------------------------------------------------------------------------------------

@@ -31,6 +31,9 @@ AXIS_LABELS = {
     "kurtosis": "mean |κ − 3|",
     "kurtosis_shuffled": "mean |κ − 3|, weights at random pixels",
     "kurtosis_excess": "|κ − 3| − shuffled control",
+    "train_fraction": "fraction of the training set",
+    "near_pair_ratio": "near pairs ÷ random placement",
+    "dispersion": "connections per unit: variance ÷ binomial",
 }
 
 
@@ -154,4 +157,26 @@ def component_grid_figure(panels: Mapping[str, torch.Tensor], image_shape: Seque
             scale = np.abs(image).max() + 1e-12
             ax.imshow(image, cmap="RdBu_r", vmin=-scale, vmax=scale, interpolation="nearest")
         subfig.suptitle(title, fontsize=10)
+    return fig
+
+
+def locality_map_figure(maps: Mapping[str, torch.Tensor], radius: int | None = None) -> plt.Figure:
+    """Pellegrini & Biroli's locality maps side by side (title -> (2H−1, 2W−1) pair counts).
+
+    Each map is shown as the share of its pairs at each displacement d = (dy, dx) (centre:
+    d = 0), on one colour scale for all panels; ``radius``: a circle of that many pixels.
+    """
+    fig, axes = plt.subplots(1, len(maps), figsize=(2.6 * len(maps) + 0.8, 2.9), squeeze=False, layout="constrained")
+    shares = {title: m.double() / m.sum().clamp(min=1) for title, m in maps.items()}
+    top = max(float(s.max()) for s in shares.values())
+    for ax, (title, share) in zip(axes[0], shares.items()):
+        rows, cols = share.shape
+        extent = (-(cols // 2) - 0.5, cols // 2 + 0.5, rows // 2 + 0.5, -(rows // 2) - 0.5)
+        image = ax.imshow(share.numpy(), cmap="magma", vmin=0, vmax=top, extent=extent, interpolation="nearest")
+        if radius:
+            ax.add_patch(plt.Circle((0, 0), radius, fill=False, color="w", lw=0.8, ls="--"))
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("dx (px)")
+    axes[0, 0].set_ylabel("dy (px)")
+    fig.colorbar(image, ax=axes[0, -1], label="share of pairs")
     return fig

@@ -23,12 +23,22 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
 
 
-def load_preset(name: str) -> dict[str, Any]:
-    """The parameters of preset ``name``; an unknown name lists the valid ones."""
-    path = PRESETS_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"unknown preset {name!r}; valid presets: {', '.join(preset_names())}")
-    return yaml.safe_load(path.read_text())
+def load_preset(name: str | Path) -> dict[str, Any]:
+    """The parameters of preset ``name`` (presets/NAME.yaml), or of a YAML file's path (a copied preset).
+
+    An unknown name lists the valid ones.
+    """
+    path = Path(name)
+    if path.suffix not in (".yaml", ".yml"):
+        path = PRESETS_DIR / f"{name}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"unknown preset {name!r}; valid presets: {', '.join(preset_names())} (or a YAML file's path)")
+    elif not path.is_file():
+        raise ConfigError(f"preset file {path} does not exist")
+    values = yaml.safe_load(path.read_text())
+    if not isinstance(values, dict):
+        raise ConfigError(f"preset {path}: expected 'name: value' lines, got {type(values).__name__}")
+    return values
 
 
 def experiment_config(parameters: Mapping[str, Any], **changes: Any) -> ExperimentConfig:

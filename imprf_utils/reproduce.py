@@ -63,8 +63,16 @@ def refresh_committed(notebook: Path) -> float:
     return time.perf_counter() - start
 
 
-def write_index(out_dir: Path, preset_name: str, executed: list[tuple[Path, float]]) -> Path:
-    """HTML pages of the executed notebooks and an index linking them and the figures."""
+def figures_root(preset: dict, notebooks_dir: Path) -> Path:
+    """Where the notebooks write figures with this preset: its figures_dir (relative to the
+    notebooks' folder, papermill's working directory), or the repository's figures/."""
+    if preset.get("figures_dir"):
+        return (notebooks_dir / preset["figures_dir"]).resolve()
+    return FIGURES
+
+
+def write_index(out_dir: Path, preset_name: str, executed: list[tuple[Path, float]], figures_dir: Path = FIGURES) -> Path:
+    """HTML pages of the executed notebooks and an index linking them and the figures under ``figures_dir``."""
     exporter = HTMLExporter()
     items = []
     for path, seconds in executed:
@@ -72,11 +80,11 @@ def write_index(out_dir: Path, preset_name: str, executed: list[tuple[Path, floa
         page = path.with_suffix(".html")
         page.write_text(body)
         items.append(f'<li><a href="{page.name}">{html.escape(path.stem)}</a> ({seconds:.0f} s)</li>')
-    figures = sorted(FIGURES.rglob("*.png"))
+    figures = sorted(figures_dir.rglob("*.png"))
     links = [html.escape(os.path.relpath(p, out_dir)) for p in figures]
     cards = "".join(
         f'<figure><a href="{link}"><img src="{link}"></a>'
-        f"<figcaption>{html.escape(str(p.relative_to(FIGURES)))}</figcaption></figure>"
+        f"<figcaption>{html.escape(str(p.relative_to(figures_dir)))}</figcaption></figure>"
         for p, link in zip(figures, links)
     )
     index = out_dir / "index.html"
@@ -92,7 +100,7 @@ def write_index(out_dir: Path, preset_name: str, executed: list[tuple[Path, floa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="default", help="a presets/NAME.yaml name")
+    parser.add_argument("--preset", default="default", help="a presets/NAME.yaml name, or a YAML file's path")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default build/PRESET)")
     parser.add_argument(
         "--in-place", action="store_true", help="re-execute the notebooks in place with their defaults (to commit outputs)"
@@ -105,14 +113,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  done in {refresh_committed(notebook.resolve()):.0f} s", flush=True)
         return 0
     preset = load_preset(args.preset)
-    out_dir = args.out or Path("build") / args.preset
+    out_dir = args.out or Path("build") / Path(args.preset).stem
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = []
     for notebook in args.notebooks:
         print(f"running {notebook.name} with preset {args.preset} ...", flush=True)
         executed.append(run_notebook(notebook.resolve(), out_dir, preset))
         print(f"  done in {executed[-1][1]:.0f} s -> {executed[-1][0]}", flush=True)
-    index = write_index(out_dir, args.preset, executed)
+    index = write_index(out_dir, str(args.preset), executed, figures_root(preset, args.notebooks[0].resolve().parent))
     print(f"index: {index}")
     return 0
 

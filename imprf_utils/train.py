@@ -4,6 +4,11 @@ The loop follows airbench's habits: the whole dataset is one tensor on the train
 device, a batch is an index tensor drawn there, uint8 images are converted per batch, and
 metrics stay on the device until the end (no host-device synchronisation per step).
 
+Precision (``precision``): "fp32" is exact float32 throughout; "tf32" lets CUDA matmuls use
+TF32 tensor cores (10-bit mantissa products, float32 accumulation; the same as fp32 on the
+CPU); "bf16" runs the forward pass under bfloat16 autocast with float32 master weights and
+float32 gradients (the SGD update is float32). Both trade bits for the GPU's matmul rate.
+
 Batch order is a pure function of ``(batch_seed, step)``: indices are drawn in blocks of
 ``BLOCK`` steps, each block from a generator seeded by ``(batch_seed, block)``. A retrain
 that starts at ``rewind_step`` therefore sees exactly the batches the dense run saw from
@@ -14,7 +19,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +32,25 @@ from imprf_utils.data import Dataset
 from imprf_utils.models import MaskedFCN
 
 BLOCK = 100  # steps of batch indices drawn at once
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+@contextmanager
+def matmul_precision(precision: str, device: torch.device) -> Iterator[None]:
+    """TF32 matmuls for "tf32", float32 ("highest") otherwise; restored on exit."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: valid ones are {', '.join(PRECISIONS)}")
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high" if precision == "tf32" and device.type == "cuda" else "highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
+
+
+def autocast(precision: str, device: torch.device) -> torch.autocast:
+    """bfloat16 autocast of the forward pass for "bf16" (disabled otherwise); the backward runs outside it."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 @dataclass
@@ -78,13 +103,14 @@ def batch_indices(batch_seed: int, block: int, n: int, batch_size: int, device: 
 
 
 @torch.no_grad()
-def accuracy(model: MaskedFCN, data: DeviceData, batch_size: int = 4096) -> torch.Tensor:
+def accuracy(model: MaskedFCN, data: DeviceData, batch_size: int = 4096, precision: str = "fp32") -> torch.Tensor:
     """Test accuracy of each replica, (K,), left on the device."""
     was_training = model.training
     model.eval()
     correct = torch.zeros(model.replicas, device=data.x.device)
     for start in range(0, len(data), batch_size):
-        logits = model(data.inputs(slice(start, start + batch_size)))
+        with autocast(precision, data.x.device):
+            logits = model(data.inputs(slice(start, start + batch_size)))
         correct += (logits.argmax(-1) == data.y[start : start + batch_size]).sum(-1)
     model.train(was_training)
     return correct / len(data)
@@ -110,6 +136,7 @@ def train(
     eval_every: int,
     start_step: int = 0,
     rewind_step: int | None = None,
+    precision: str = "fp32",
     description: str = "train",
 ) -> TrainResult:
     """Plain SGD (no momentum, no weight decay) from ``start_step`` to ``steps``.
@@ -118,7 +145,8 @@ def train(
     batch (one gather; with a single seed the input is (B, D) for all). The summed loss
     gives each replica the gradient of its own mean loss. Masked weights get zero gradient through ``W * M``, so pruned weights
     stay exactly zero. If ``rewind_step`` lies in ``[start_step, steps)`` the state at that
-    step (before its update) is returned as ``rewind_state``.
+    step (before its update) is returned as ``rewind_state``. ``precision``: see the module
+    docstring.
     """
     device = train_data.x.device
     model.train()
@@ -134,27 +162,29 @@ def train(
     rewind_state = None
     block_id, block = -1, None
     bar = tqdm(total=steps - start_step, desc=description, disable=not progress_enabled(), leave=False)
-    for step in range(start_step, steps):
-        if step == rewind_step:
-            rewind_state = {name: t.detach().clone() for name, t in model.state_dict().items()}
-        if step // BLOCK != block_id:
-            block_id = step // BLOCK
-            block = torch.stack([batch_indices(s, block_id, len(train_data), batch_size, device) for s in distinct])
-        index = block[0, step % BLOCK] if len(distinct) == 1 else block[which, step % BLOCK]  # (B,) or (K, B)
-        logits = model(train_data.inputs(index))  # (K, B, C)
-        target = train_data.y[index].expand(k, -1)
-        loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(k, -1).mean(1)
-        opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        opt.step()
-        loss_sum += loss.detach()
-        seen += 1
-        if (step + 1) % eval_every == 0 or step + 1 == steps:
-            eval_steps.append(step + 1)
-            losses.append(loss_sum / seen)
-            accuracies.append(accuracy(model, test_data))
-            loss_sum, seen = torch.zeros_like(loss_sum), 0
-        bar.update()
+    with matmul_precision(precision, device):
+        for step in range(start_step, steps):
+            if step == rewind_step:
+                rewind_state = {name: t.detach().clone() for name, t in model.state_dict().items()}
+            if step // BLOCK != block_id:
+                block_id = step // BLOCK
+                block = torch.stack([batch_indices(s, block_id, len(train_data), batch_size, device) for s in distinct])
+            index = block[0, step % BLOCK] if len(distinct) == 1 else block[which, step % BLOCK]  # (B,) or (K, B)
+            with autocast(precision, device):
+                logits = model(train_data.inputs(index))  # (K, B, C)
+            target = train_data.y[index].expand(k, -1)
+            loss = F.cross_entropy(logits.float().flatten(0, 1), target.flatten(), reduction="none").view(k, -1).mean(1)
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            opt.step()
+            loss_sum += loss.detach()
+            seen += 1
+            if (step + 1) % eval_every == 0 or step + 1 == steps:
+                eval_steps.append(step + 1)
+                losses.append(loss_sum / seen)
+                accuracies.append(accuracy(model, test_data, precision=precision))
+                loss_sum, seen = torch.zeros_like(loss_sum), 0
+            bar.update()
     bar.close()
     return TrainResult(
         steps=eval_steps,

@@ -7,6 +7,7 @@ import scipy.stats
 import torch
 
 from imprf_utils.analysis import (
+    connection_summary,
     cavity_by_removal_round,
     cavity_tables,
     cavity_within_magnitude_bins,
@@ -173,3 +174,16 @@ def test_bins_leave_out_nan_scores_and_small_groups():
 def test_control_is_nan_when_only_one_removal_round_is_left():
     table = synthetic_weights(lambda w, r, rng: rng.normal(size=w.size)).assign(removal_round=11)
     assert all(np.isnan(v) for v in removal_magnitude_control(table).values())
+
+
+def test_connection_summary_has_the_binomial_null_and_a_placement_control(experiment):
+    table = connection_summary(experiment)
+    assert len(table) == len(experiment.level_names("imp")) + 2 * len(experiment.config.compare_levels)
+    dense = table[(table.method == "imp") & (table.level == 0)].iloc[0]
+    assert dense.empty == 0 and dense.empty_null == 0 and np.isnan(dense.dispersion)
+    sparse = table[table.level > 0]
+    assert ((sparse.near_pairs > 0) & (sparse.near_pairs < 1)).all()
+    assert np.allclose(sparse.near_pair_ratio, sparse.near_pairs / sparse.near_pairs_shuffled)
+    random = table[table.method == "random"]
+    # random masks keep a uniformly random subset of the layer: binomial counts within noise
+    assert (random.dispersion.between(0.5, 1.6)).all()

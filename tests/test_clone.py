@@ -123,7 +123,7 @@ def test_clone_is_deterministic_per_seed(nlgp):
 
 def test_clone_needs_two_samples_per_class():
     x = torch.randn(3, 1, 2, 2)
-    with pytest.raises(ConfigError, match="class 1 has one sample"):
+    with pytest.raises(ConfigError, match="class 1 has 1 sample"):
         gaussian_clone(Dataset(x, torch.tensor([0, 0, 1]), 2, "tiny"))
 
 
@@ -133,3 +133,35 @@ def test_clone_runs_on_the_data_device(nlgp):
     clone = gaussian_clone(ds.to("cuda"))
     assert clone.x.device.type == "cuda" and clone.x.dtype == ds.x.dtype
     assert torch.equal(clone.y.cpu(), ds.y)
+
+
+def test_clone_drawn_from_other_statistics_has_their_moments_and_its_own_labels(nlgp):
+    """A 40-image test set cloned from a 20,000-image training set: its samples follow the
+    training classes' Gaussians, not the rank-9 covariance of its own 10 images a class."""
+    train, _ = nlgp
+    test = load_dataset("nlgp", n=40, seed=4)
+    clone = gaussian_clone(test, seed=1, statistics=train)
+    assert torch.equal(clone.y, test.y) and clone.x.shape == test.x.shape
+    many = gaussian_clone(load_dataset("nlgp", n=20_000, seed=4), seed=1, statistics=train)
+    for c in range(4):
+        mean, cov = class_moments(train.x[train.y == c])
+        x = many.x[many.y == c]
+        error, noise = covariance_error(x, cov)
+        assert error < 3 * noise
+        assert (x.reshape(len(x), -1).double().mean(0) - mean).abs().max() < 0.1
+    # Its own statistics confine each class to the affine span of its ~10 images; the
+    # training statistics do not.
+    x0 = test.x[test.y == 0].flatten(1).double()
+    basis = torch.linalg.qr((x0 - x0.mean(0)).T).Q  # (D, n_0)
+
+    def outside_span(samples: torch.Tensor) -> float:
+        centred = samples[test.y == 0].flatten(1).double() - x0.mean(0)
+        return float((centred - centred @ basis @ basis.T).norm() / centred.norm())
+
+    assert outside_span(gaussian_clone(test, seed=1).x) < 1e-4
+    assert outside_span(clone.x) > 0.5
+
+def test_clone_statistics_must_match_shape_and_classes(nlgp):
+    train, _ = nlgp
+    with pytest.raises(ConfigError, match="statistics"):
+        gaussian_clone(load_dataset("nlgp", n=40, size=8), statistics=train)

@@ -20,6 +20,7 @@ from imprf_utils.metrics import (
     ipr,
     kurtosis,
     locality_maps,
+    near_pair_fraction,
     mean_class_kurtosis,
     non_gaussianity,
     partial_spearman,
@@ -367,6 +368,16 @@ def test_locality_maps_orientation_and_channel_split():
     assert s_sc.sum() == 2
     assert s_dc[centre[0] + 1, centre[1]] == 1 and s_dc[centre[0] + 1, centre[1] - 2] == 1
     assert s_dc.sum() == 4
+
+
+def test_near_pair_fraction_counts_pairs_within_the_radius():
+    shape = (1, 4, 4)
+    # (1, 1)-(1, 2) one pixel apart, (1, 1)-(3, 3) and (1, 2)-(3, 3) farther: 2 of 6 ordered pairs near.
+    s_sc, s_dc = locality_maps(_mask(shape, [[(0, 1, 1), (0, 1, 2), (0, 3, 3)]]), shape)
+    assert near_pair_fraction(s_sc + s_dc, 1) == pytest.approx(2 / 6)
+    assert near_pair_fraction(s_sc + s_dc, 2.3) == pytest.approx(4 / 6)  # |(2, 1)| = 2.24
+    assert near_pair_fraction(s_sc + s_dc, 3) == pytest.approx(1.0)
+    assert math.isnan(near_pair_fraction(torch.zeros(7, 7, dtype=torch.int64), 1))
 
 
 # ---------------------------------------------------------------------- connection counts

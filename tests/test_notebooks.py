@@ -4,8 +4,10 @@ import ast
 from pathlib import Path
 
 import nbformat
+import yaml
 import pytest
 
+from imprf_utils import reproduce
 from imprf_utils.errors import ConfigError
 from imprf_utils.presets import experiment_config, load_preset, preset_names
 
@@ -56,3 +58,23 @@ def test_claims_table_is_checked_by_nbval(path):
     last = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"][-1]
     assert "# NBVAL_CHECK_OUTPUT" in [line.strip() for line in last.source.splitlines()]
     assert "claims_table" in last.source
+
+
+def test_reproduce_runs_the_notebooks_and_writes_an_index_of_them_and_their_figures(tmp_path, monkeypatch):
+    """`make reproduce` with a copied preset file: papermill runs, HTML pages, an index linking both."""
+    monkeypatch.setenv("IMPRF_PROGRESS", "0")
+    preset = {**load_preset("smoke"), "run_store": str(tmp_path / "runs"), "figures_dir": str(tmp_path / "figures")}
+    preset_file = tmp_path / "mine.yaml"
+    preset_file.write_text(yaml.safe_dump(preset))
+    notebook = NOTEBOOKS[0]
+    assert reproduce.main(["--preset", str(preset_file), "--out", str(tmp_path / "out"), str(notebook)]) == 0
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert (tmp_path / "out" / notebook.name).is_file() and (tmp_path / "out" / f"{notebook.stem}.html").is_file()
+    assert f'href="{notebook.stem}.html"' in index
+    figures = sorted((tmp_path / "figures").rglob("*.png"))
+    assert figures and all(p.name in index for p in figures)
+
+
+def test_a_missing_preset_file_is_named():
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_preset("no/such/preset.yaml")

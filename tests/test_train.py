@@ -1,8 +1,9 @@
+import pytest
 import torch
 
 from imprf_utils.data import Dataset
 from imprf_utils.models import MaskedFCN
-from imprf_utils.train import BLOCK, DeviceData, batch_indices, train
+from imprf_utils.train import BLOCK, PRECISIONS, DeviceData, batch_indices, train
 
 
 def _blobs(n: int, seed: int) -> DeviceData:
@@ -80,3 +81,24 @@ def test_replicas_with_their_own_batch_seeds_match_single_runs():
         torch.testing.assert_close(result.train_loss[:, k], one.train_loss[:, 0], rtol=1e-4, atol=1e-5)
         for a, b in zip(stacked.parameters(), single.parameters()):
             torch.testing.assert_close(a[k], b[0], rtol=1e-4, atol=1e-5)
+
+
+def test_precision_bf16_trains_in_bfloat16_with_float32_weights_and_tf32_is_fp32_on_the_cpu():
+    runs = {}
+    for precision in PRECISIONS:
+        model = MaskedFCN((8, 16, 16, 2), seeds=(0,))
+        result = train(model, TRAIN, TEST, precision=precision, **KW)
+        runs[precision] = (model, result)
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        assert float(result.test_accuracy[-1, 0]) > 0.95
+    fp32, tf32, bf16 = (runs[p][0] for p in PRECISIONS)
+    assert all(torch.equal(a, b) for a, b in zip(fp32.parameters(), tf32.parameters()))
+    # bf16 forward passes round activations to 8 mantissa bits: close to fp32, not equal
+    assert not all(torch.equal(a, b) for a, b in zip(fp32.parameters(), bf16.parameters()))
+    torch.testing.assert_close(bf16.weights[0], fp32.weights[0], rtol=0.1, atol=0.05)
+    assert torch.get_float32_matmul_precision() == "highest"  # restored
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match="valid ones are fp32, tf32, bf16"):
+        train(MaskedFCN((8, 16, 2), seeds=(0,)), TRAIN, TEST, precision="fp16", **KW)
