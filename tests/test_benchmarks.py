@@ -22,3 +22,23 @@ def test_quick_benchmark_prints_json_records():
         assert isinstance(r["unit"], str) and r["unit"]
         assert {"device", "threads", "torch", "cpu"} <= set(r["detail"])
         assert r["detail"]["device"] == "cpu" and r["detail"]["mode"] == "quick"
+
+
+def test_paper_round_projects_the_paper_preset():
+    result = subprocess.run(
+        [sys.executable, "benchmarks/paper_round.py", "--images", "3000", "--steps", "1", "--warmup", "1",
+         "--precision", "fp32", "--device", "cpu"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    records = {r["name"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert set(records) == {"paper_round_imp_samples_per_s", "paper_round_oneshot_random_samples_per_s",
+                            "paper_preset_projected_hours"}
+    imp, other = records["paper_round_imp_samples_per_s"], records["paper_round_oneshot_random_samples_per_s"]
+    assert imp["detail"]["replicas"] == 3 and other["detail"]["replicas"] == 20
+    projected = records["paper_preset_projected_hours"]
+    assert projected["detail"]["trainings"] == 132
+    # the projection is the replica-steps at each measured rate
+    expected = (projected["detail"]["replica_steps_imp"] * imp["detail"]["s_per_step"] / 3
+                + projected["detail"]["replica_steps_oneshot_random"] * other["detail"]["s_per_step"] / 20) / 3600
+    assert math.isclose(projected["value"], expected, rel_tol=0.01)
