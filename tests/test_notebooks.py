@@ -4,6 +4,7 @@ import ast
 from pathlib import Path
 
 import nbformat
+import papermill
 import yaml
 import pytest
 
@@ -32,6 +33,13 @@ def test_parameters_are_the_default_preset(path):
     for name, value in parameters_cell(path).items():
         assert name in default, f"{path.name}: parameter {name} missing from presets/default.yaml"
         assert value == default[name], f"{path.name}: {name} = {value!r}, presets/default.yaml says {default[name]!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_sees_every_parameter(path):
+    """papermill skips a parameter line it cannot parse (e.g. a comment holding ' = '), and
+    `make reproduce` injects only the parameters papermill declares: a preset would be ignored."""
+    assert set(papermill.inspect_notebook(str(path))) == set(parameters_cell(path))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
