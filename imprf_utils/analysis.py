@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from imprf_utils.data import Dataset
-from imprf_utils.experiment import METHODS, Experiment
+from imprf_utils.experiment import Experiment
 from imprf_utils.models import MaskedFCN
 from imprf_utils.train import DeviceData
 from imprf_utils.metrics import (
@@ -65,31 +65,28 @@ def level_summary(exp: Experiment, *, kurtosis_samples: int | None = None, seed:
     shape, periodic = train_ds.image_shape, train_ds.periodic
     generator = torch.Generator().manual_seed(seed)
     rows = []
-    for method in METHODS:
-        for level in exp.level_names(method):
-            if not exp.run.has(level):
-                continue
-            weight, mask = first_layer(exp, level)
-            metrics = exp.metrics(level)
-            x, labels = first_layer_inputs(exp, level, kurtosis_samples)
-            kappa = float(torch.nanmean(non_gaussianity(x @ weight.T, labels)))
-            kappa_shuffled = float(torch.nanmean(non_gaussianity(x @ shuffle_positions(weight, generator).T, labels)))
-            component, neighbour = compactness_ratio(mask, shape, periodic=periodic, seed=seed)
-            rows.append(
-                dict(
-                    method=method,
-                    level=int(level.rsplit("_", 1)[1]),
-                    kept=metrics["kept_fraction"],
-                    accuracy=metrics["final_accuracy"],
-                    rf_width=float(torch.nanmedian(rf_width(mask, shape, periodic=periodic))),
-                    rg_ratio=rf_width_ratio(mask, shape, periodic=periodic, seed=seed),
-                    component_ratio=component,
-                    neighbour_ratio=neighbour,
-                    kurtosis=kappa,
-                    kurtosis_shuffled=kappa_shuffled,
-                    kurtosis_excess=kappa - kappa_shuffled,
-                )
+    for method, level in exp.stored_levels():
+        weight, mask = first_layer(exp, level)
+        metrics = exp.metrics(level)
+        x, labels = first_layer_inputs(exp, level, kurtosis_samples)
+        kappa = float(torch.nanmean(non_gaussianity(x @ weight.T, labels)))
+        kappa_shuffled = float(torch.nanmean(non_gaussianity(x @ shuffle_positions(weight, generator).T, labels)))
+        component, neighbour = compactness_ratio(mask, shape, periodic=periodic, seed=seed)
+        rows.append(
+            dict(
+                method=method,
+                level=int(level.rsplit("_", 1)[1]),
+                kept=metrics["kept_fraction"],
+                accuracy=metrics["final_accuracy"],
+                rf_width=float(torch.nanmedian(rf_width(mask, shape, periodic=periodic))),
+                rg_ratio=rf_width_ratio(mask, shape, periodic=periodic, seed=seed),
+                component_ratio=component,
+                neighbour_ratio=neighbour,
+                kurtosis=kappa,
+                kurtosis_shuffled=kappa_shuffled,
+                kurtosis_excess=kappa - kappa_shuffled,
             )
+        )
     return pd.DataFrame(rows)
 
 
@@ -170,26 +167,23 @@ def connection_summary(exp: Experiment, *, radius: float = 2.0, seed: int = 0) -
     shape = exp.data[0].image_shape
     generator = torch.Generator().manual_seed(seed)
     rows = []
-    for method in METHODS:
-        for level in exp.level_names(method):
-            if not exp.run.has(level):
-                continue
-            mask = exp.masks(level)[0]
-            counts = connections_per_unit(mask).double()
-            inputs = mask.shape[1]
-            p = float(mask.double().mean())
-            near = near_pair_fraction(sum(locality_maps(mask, shape)), radius)
-            shuffled = near_pair_fraction(sum(locality_maps(shuffle_positions(mask, generator), shape)), radius)
-            rows.append(dict(
-                method=method,
-                level=_rounds_of(level),
-                empty=float((counts == 0).double().mean()),
-                empty_null=(1 - p) ** inputs,
-                dispersion=float(counts.var() / (inputs * p * (1 - p))) if 0 < p < 1 else float("nan"),
-                near_pairs=near,
-                near_pairs_shuffled=shuffled,
-                near_pair_ratio=near / shuffled,
-            ))
+    for method, level in exp.stored_levels():
+        mask = exp.masks(level)[0]
+        counts = connections_per_unit(mask).double()
+        inputs = mask.shape[1]
+        p = float(mask.double().mean())
+        near = near_pair_fraction(sum(locality_maps(mask, shape)), radius)
+        shuffled = near_pair_fraction(sum(locality_maps(shuffle_positions(mask, generator), shape)), radius)
+        rows.append(dict(
+            method=method,
+            level=_rounds_of(level),
+            empty=float((counts == 0).double().mean()),
+            empty_null=(1 - p) ** inputs,
+            dispersion=float(counts.var() / (inputs * p * (1 - p))) if 0 < p < 1 else float("nan"),
+            near_pairs=near,
+            near_pairs_shuffled=shuffled,
+            near_pair_ratio=near / shuffled,
+        ))
     return pd.DataFrame(rows)
 
 
@@ -257,29 +251,28 @@ def kurtosis_summary(
         generator = torch.Generator().manual_seed(seed)
         data = _test_data(exp, samples)
         inputs = data.inputs(slice(None))
-        for method in METHODS:
-            for level in exp.level_names(method):
-                if not exp.run.has(level) or (levels is not None and _rounds_of(level) not in levels):
-                    continue
-                model = exp.model(level)
-                weight = model.weights[0][0] * model.masks[0][0]
-                x = model.layer_input(inputs, 0)[0]
-                per_class = class_kurtosis(x @ weight.T, data.y)  # (classes, units)
-                kappa = float(torch.nanmean(torch.nanmean((per_class - 3).abs(), dim=0)))
-                shuffled = float(torch.nanmean(non_gaussianity(x @ shuffle_positions(weight, generator).T, data.y)))
-                rows.append(
-                    dict(
-                        data="clone" if exp.config.clone else "data",
-                        seed=exp.config.seed,
-                        method=method,
-                        level=_rounds_of(level),
-                        kept=exp.metrics(level)["kept_fraction"],
-                        kurtosis_mean=float(torch.nanmean(torch.nanmean(per_class, dim=0))),
-                        kurtosis=kappa,
-                        kurtosis_shuffled=shuffled,
-                        kurtosis_excess=kappa - shuffled,
-                    )
+        for method, level in exp.stored_levels():
+            if levels is not None and _rounds_of(level) not in levels:
+                continue
+            model = exp.model(level)
+            weight = model.weights[0][0] * model.masks[0][0]
+            x = model.layer_input(inputs, 0)[0]
+            per_class = class_kurtosis(x @ weight.T, data.y)  # (classes, units)
+            kappa = float(torch.nanmean(torch.nanmean((per_class - 3).abs(), dim=0)))
+            shuffled = float(torch.nanmean(non_gaussianity(x @ shuffle_positions(weight, generator).T, data.y)))
+            rows.append(
+                dict(
+                    data="clone" if exp.config.clone else "data",
+                    seed=exp.config.seed,
+                    method=method,
+                    level=_rounds_of(level),
+                    kept=exp.metrics(level)["kept_fraction"],
+                    kurtosis_mean=float(torch.nanmean(torch.nanmean(per_class, dim=0))),
+                    kurtosis=kappa,
+                    kurtosis_shuffled=shuffled,
+                    kurtosis_excess=kappa - shuffled,
                 )
+            )
     return pd.DataFrame(rows)
 
 

@@ -56,14 +56,14 @@ def gaussian_clone(
     out = torch.empty_like(flat)
     for c in range(ds.num_classes):
         index = (ds.y == c).nonzero().squeeze(1)
-        n_c = int((source_y == c).sum())
         if len(index) == 0:
             continue
+        samples = source_flat[source_y == c].float()
+        n_c = len(samples)
         if n_c < 2:
             raise ConfigError(
                 f"gaussian_clone: class {c} has {n_c} sample(s) in {source.name!r}; a covariance needs two or more"
             )
-        samples = source_flat[source_y == c].float()
         mu = samples.mean(0)
         factor = (samples - mu) / math.sqrt(n_c - 1)  # X_c / sqrt(n_c - 1)
         for start in range(0, len(index), chunk_size):

@@ -194,6 +194,14 @@ class Experiment:
             return [f"level_{k}" for k in range(self.config.rounds + 1)]
         return [f"{method}_{k}" for k in self.config.compare_levels]
 
+    def stored_levels(self) -> list[tuple[str, str]]:
+        """(method, level) of every level the run store holds, by method, then sparsity."""
+        return [(m, level) for m in METHODS for level in self.level_names(m) if self.run.has(level)]
+
+    def missing_levels(self) -> list[str]:
+        """Levels of the full run (IMP, oneshot, random) the run store does not hold yet."""
+        return [level for m in METHODS for level in self.level_names(m) if not self.run.has(level)]
+
     def masks(self, level: str) -> list[torch.Tensor]:
         stored = self.run.load(level, "masks")
         return [stored[f"mask{layer}"][0] for layer in range(len(stored))]
@@ -215,6 +223,11 @@ class Experiment:
         model = MaskedFCN(self.widths(), seeds=[self.config.seed] * k, batchnorm=self.config.batchnorm)
         model.load_state_dict({**state, **{name: m.expand(k, -1, -1) for name, m in masks.items()}})
         return model
+
+
+def seed_group(config: ExperimentConfig) -> str:
+    """The key shared by configs that differ only in ``seed``: they train together as replicas."""
+    return json.dumps({**config.as_dict(), "seed": None}, sort_keys=True)
 
 
 def run_experiment(
@@ -245,7 +258,7 @@ def run_experiments(
     experiments = [Experiment(cfg, run_store) for cfg in configs]
     groups: dict[str, list[Experiment]] = {}
     for exp in experiments:
-        groups.setdefault(json.dumps({**exp.config.as_dict(), "seed": None}, sort_keys=True), []).append(exp)
+        groups.setdefault(seed_group(exp.config), []).append(exp)
     for group in groups.values():
         _run_group(group, resolve_device(device), dense_only)
     return experiments
@@ -256,8 +269,7 @@ def _run_group(group: list[Experiment], device: torch.device, dense_only: bool =
         for exp in sorted(group, key=lambda e: str(e.run.path)):  # a fixed order: no deadlock
             stack.enter_context(exp.run.lock())
             exp.run.clean_partial()
-        levels = ["level_0"] if dense_only else [level for m in METHODS for level in group[0].level_names(m)]
-        if all(exp.run.has(level) for exp in group for level in levels):
+        if all(exp.run.has("level_0") if dense_only else not exp.missing_levels() for exp in group):
             return
         train_ds, test_ds = group[0].data
         train_data = DeviceData.from_dataset(train_ds, device)

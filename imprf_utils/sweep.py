@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from imprf_utils.experiment import DEFAULT_RUN_STORE, METHODS, Experiment, ExperimentConfig, run_experiments
+from imprf_utils.experiment import DEFAULT_RUN_STORE, Experiment, ExperimentConfig, run_experiments, seed_group
 from imprf_utils.presets import experiment_config
 from imprf_utils.train import progress_enabled
 
@@ -168,8 +168,8 @@ def run_sweep(
     for i, config in enumerate(configs):
         exp = Experiment(config, run_store)  # creates the run directory: a bad store fails here, once
         paths.append(str(exp.run.path))
-        if _missing_levels(exp):
-            groups.setdefault(json.dumps({**config.as_dict(), "seed": None}, sort_keys=True), []).append(i)
+        if exp.missing_levels():
+            groups.setdefault(seed_group(config), []).append(i)
         else:
             outcomes[i] = RunOutcome(config, "reused", paths[i])
 
@@ -208,7 +208,7 @@ def run_group(
     missing = []
     for exp in experiments:
         with exp.run.lock():  # wait for a process running it elsewhere, then see what it left
-            missing.append(len(_missing_levels(exp)))
+            missing.append(len(exp.missing_levels()))
     start = time.perf_counter()
     run_experiments(configs, run_store=run_store, device=device)
     seconds = time.perf_counter() - start
@@ -217,11 +217,6 @@ def run_group(
         RunOutcome(exp.config, "ran" if n else "reused", str(exp.run.path), n, seconds if n else 0.0, host)
         for exp, n in zip(experiments, missing)
     ]
-
-
-def _missing_levels(exp: Experiment) -> list[str]:
-    """Levels of a full run (IMP, oneshot, random) not yet stored."""
-    return [level for method in METHODS for level in exp.level_names(method) if not exp.run.has(level)]
 
 
 def _called(fn: Any, args: tuple) -> cf.Future:

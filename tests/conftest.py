@@ -17,6 +17,19 @@ CONFIG = ExperimentConfig(
 )
 """Seconds to train: 3 IMP rounds, oneshot and random at levels 1 and 3."""
 
+TINY = ExperimentConfig(
+    dataset="skewed_texture",
+    dataset_options={"n": 400, "size": 8},
+    hidden=(16, 16),
+    batch_size=32,
+    steps=40,
+    rewind_step=10,
+    eval_every=20,
+    rounds=2,
+    compare_levels=(2,),
+)
+"""Fractions of a second a run: error paths, seed comparisons, sweeps."""
+
 
 @pytest.fixture(scope="session")
 def experiment(tmp_path_factory) -> Experiment:

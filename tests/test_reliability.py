@@ -31,18 +31,8 @@ from imprf_utils.errors import ConfigError, DataFormatError, RunStoreError
 from imprf_utils.experiment import Experiment, ExperimentConfig, load_data, run_experiment, run_experiments
 from imprf_utils.store import SCHEMA_VERSION, TMP_PREFIX
 
-TINY = ExperimentConfig(
-    dataset="skewed_texture",
-    dataset_options={"n": 400, "size": 8},
-    hidden=(16, 16),
-    batch_size=32,
-    steps=40,
-    rewind_step=10,
-    eval_every=20,
-    rounds=2,
-    compare_levels=(2,),
-)
-"""Fractions of a second a run: for the error paths and the seed comparisons."""
+from conftest import TINY
+
 
 SLOW = ExperimentConfig(
     dataset="skewed_texture",

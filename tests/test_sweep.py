@@ -28,22 +28,13 @@ from imprf_utils.presets import experiment_config, load_preset
 from imprf_utils.store import TMP_PREFIX
 from imprf_utils.sweep import preset_configs, run_sweep
 
+from conftest import TINY
+
 distributed = pytest.importorskip("distributed")
 submitit = pytest.importorskip("submitit")
 
 ROOT = Path(__file__).resolve().parent.parent
 
-TINY = ExperimentConfig(
-    dataset="skewed_texture",
-    dataset_options={"n": 400, "size": 8},
-    hidden=(16, 16),
-    batch_size=32,
-    steps=40,
-    rewind_step=10,
-    eval_every=20,
-    rounds=2,
-    compare_levels=(2,),
-)
 CONFIGS = [ExperimentConfig(**{**TINY.as_dict(), "seed": s, "clone": c}) for c in (False, True) for s in (0, 1)]
 """2 seeds × data and clone: two tasks of two stacked seeds, a fraction of a second each."""
 
