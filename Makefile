@@ -1,37 +1,55 @@
 # imprf: `make reproduce` runs the notebook suite, `make test` runs the tests.
-# Both create .venv (pip, torch CPU wheel pinned in pyproject.toml) on first use.
+# Both create .venv (pip install -e '.[dev]', torch pinned in pyproject.toml) on first use.
+# PIP_OPTIONS goes to every pip install, e.g. PyTorch's CPU wheels (README, "Installing"):
+#   make PIP_OPTIONS="--index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple" reproduce
 
 PYTHON ?= python3
+PIP_OPTIONS ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 PRESET ?= default
-OUT ?= build/$(PRESET)
+OUT ?= build/$(basename $(notdir $(PRESET)))
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
-
-.PHONY: reproduce test notebooks lab clean-runs
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet $(PIP_OPTIONS) --upgrade pip
+	$(PY) -m pip install --quiet $(PIP_OPTIONS) -e '.[dev]'
 	touch $@
 
-# Run every notebook with the preset's parameters into $(OUT); figures go to figures/<dataset>/.
+# The project's execution paths run with pinned CPU numerics (imprf_utils/numerics.py,
+# docs/determinism.md): the same bits on any x86-64 machine with AVX2.
+PINNED := $(PY) -m imprf_utils.numerics --
+TEST_OUT := $(CURDIR)/build/test
+GOLDEN := notebooks/01_ica_vs_pca.ipynb notebooks/03_imp_vs_oneshot_vs_random.ipynb
+
+.PHONY: reproduce test notebooks lab clean-runs
+
+# Run every notebook with the preset's parameters into $(OUT); figures go to build/<preset>/figures.
 reproduce: $(VENV)/.installed
-	IMPRF_PROGRESS=0 $(PY) -m imprf_utils.reproduce --preset $(PRESET) --out $(OUT) $(NOTEBOOKS)
+	$(PINNED) $(PY) -m imprf_utils.reproduce --preset $(PRESET) --out $(OUT) $(NOTEBOOKS)
 
-# Unit tests, then nbval of the committed notebooks (re-executed with their default parameters).
+# Unit tests; nbval of the committed notebooks (re-executed with their default parameters, figures and
+# run store under build/test); their claims records against the committed ones; a clean checkout after.
 test: $(VENV)/.installed
-	IMPRF_PROGRESS=0 $(PY) -m pytest -q tests
-	IMPRF_PROGRESS=0 $(PY) -m pytest -q --nbval-lax --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider $(NOTEBOOKS)
+	@mkdir -p $(TEST_OUT) && (git status --porcelain 2>/dev/null || true) > $(TEST_OUT)/status.before
+	IMPRF_PROGRESS=0 $(PINNED) $(PY) -m pytest -q -p no:cacheprovider tests
+	IMPRF_PROGRESS=0 IMPRF_FIGURES=$(TEST_OUT)/figures IMPRF_RUN_STORE=$(TEST_OUT)/runs $(PINNED) \
+		$(PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+		-p no:cacheprovider $(NOTEBOOKS)
+	$(PY) -m imprf_utils.claims $(TEST_OUT)/figures --compare-with figures
+	@(git status --porcelain 2>/dev/null || true) > $(TEST_OUT)/status.after
+	@diff $(TEST_OUT)/status.before $(TEST_OUT)/status.after \
+		|| (echo "make test changed the checkout (lines above): a run wrote into the tracked tree"; exit 1)
 
-# Re-execute the committed notebooks in place with their default parameters (maintainers).
+# Re-execute the committed notebooks in place with their defaults, writing the tracked figures/ and claims
+# records, then the smoke-preset golden copies of tests/test_portability.py (maintainers).
 notebooks: $(VENV)/.installed
-	IMPRF_PROGRESS=0 $(PY) -m imprf_utils.reproduce --in-place $(NOTEBOOKS)
+	$(PINNED) $(PY) -m imprf_utils.reproduce --in-place $(NOTEBOOKS)
+	$(PINNED) $(PY) -m imprf_utils.reproduce --golden tests/golden $(GOLDEN)
 
 lab: $(VENV)/.installed
-	$(VENV)/bin/jupyter lab notebooks
+	$(PINNED) $(VENV)/bin/jupyter lab notebooks
 
 clean-runs:
 	rm -rf runs build

@@ -2,12 +2,15 @@
 projected time of the whole preset. One JSON object per line, like benchmarks/run.py.
 
     python benchmarks/paper_round.py                          # on a GPU: 1,281,167 images, 300 steps
-    python benchmarks/paper_round.py --images 20000 --steps 6 --device cpu   # a CPU smoke check
+    python benchmarks/paper_round.py --images 20000 --steps 6 --device cpu   # a CPU check of the paper FCN
+    python benchmarks/paper_round.py --images 3000 --test-images 500 --hidden 32 --batch 100 \
+        --steps 1 --warmup 1 --precision fp32 --device cpu                    # plumbing only (seconds)
 
 The data are uniform random uint8 images (ImageNet32's shape, 3072 bytes each, 1000 labels)
 resident on the device, so the timing is the training loop's, not a loader's. The network is
-the preset's (3072-1024-1024-1024-1000, BatchNorm, SGD lr 0.1, batch 1000) with 30% of each
-hidden layer kept, trained through the public `train()` with the preset's stacking:
+the preset's (3072-1024-1024-1024-1000, BatchNorm, SGD lr 0.1, batch 1000; ``--hidden`` and
+``--batch`` shrink it for a plumbing check, whose projection is then not the preset's) with
+30% of each hidden layer kept, trained through the public `train()` with the preset's stacking:
 
 - ``imp``: the 3 seeds as K = 3 stacked replicas (the dense run and every IMP round);
 - ``oneshot_random``: oneshot and random networks of one seed at 10 sparsities, K = 20
@@ -37,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from imprf_utils.models import MaskedFCN  # noqa: E402
 from imprf_utils.train import PRECISIONS, DeviceData, train  # noqa: E402
 
-WIDTHS = (3072, 1024, 1024, 1024, 1000)
+INPUT, HIDDEN, CLASSES = 3072, 1024, 1000  # ImageNet32's 32x32x3 bytes, the preset's width, its labels
 IMAGENET32_TRAIN = 1_281_167
 STEPS, REWIND, BATCH, ROUNDS, SEEDS = 100_000, 1000, 1000, 10, 3
 
@@ -45,21 +48,22 @@ STEPS, REWIND, BATCH, ROUNDS, SEEDS = 100_000, 1000, 1000, 10, 3
 def synthetic_imagenet32(n: int, device: torch.device, seed: int) -> DeviceData:
     """n random uint8 images of 3072 bytes and labels 0..999, made on the device in chunks."""
     gen = torch.Generator(device=device).manual_seed(seed)
-    x = torch.empty(n, WIDTHS[0], dtype=torch.uint8, device=device)
+    x = torch.empty(n, INPUT, dtype=torch.uint8, device=device)
     for start in range(0, n, 65536):
         stop = min(start + 65536, n)
-        x[start:stop] = torch.randint(0, 256, (stop - start, WIDTHS[0]), generator=gen, device=device, dtype=torch.uint8)
-    y = torch.randint(0, WIDTHS[-1], (n,), generator=gen, device=device)
+        x[start:stop] = torch.randint(0, 256, (stop - start, INPUT), generator=gen, device=device, dtype=torch.uint8)
+    y = torch.randint(0, CLASSES, (n,), generator=gen, device=device)
     return DeviceData(x, y, x[: min(n, 50_000)].float().mean(0))
 
 
-def timed_round(replicas: int, data: DeviceData, test: DeviceData, steps: int, warmup: int, precision: str) -> float:
+def timed_round(widths: tuple[int, ...], batch: int, replicas: int, data: DeviceData, test: DeviceData, steps: int,
+                warmup: int, precision: str) -> float:
     """Seconds per SGD step of `replicas` stacked networks (after `warmup` untimed steps)."""
-    model = MaskedFCN(WIDTHS, seeds=list(range(replicas)), batchnorm=True).to(data.x.device)
+    model = MaskedFCN(widths, seeds=list(range(replicas)), batchnorm=True).to(data.x.device)
     gen = torch.Generator().manual_seed(0)
-    model.set_masks([torch.rand(replicas, o, i, generator=gen).to(data.x.device) < 0.3 for i, o in zip(WIDTHS[:-2], WIDTHS[1:-1])])
+    model.set_masks([torch.rand(replicas, o, i, generator=gen).to(data.x.device) < 0.3 for i, o in zip(widths[:-2], widths[1:-1])])
     seeds = list(range(replicas))
-    kwargs = dict(batch_size=BATCH, lr=0.1, batch_seeds=seeds, precision=precision)
+    kwargs = dict(batch_size=batch, lr=0.1, batch_seeds=seeds, precision=precision)
     train(model, data, test, steps=warmup, eval_every=warmup, **kwargs)
     if data.x.is_cuda:
         torch.cuda.synchronize()
@@ -75,18 +79,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=IMAGENET32_TRAIN, help="training images (ImageNet32: 1,281,167)")
     parser.add_argument("--steps", type=int, default=300, help="timed SGD steps per case")
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps first (allocations, kernels)")
+    parser.add_argument("--test-images", type=int, default=10_000, help="test images of the evaluation (P&B: 10,000)")
+    parser.add_argument("--hidden", type=int, default=HIDDEN, help="hidden-layer width (the preset's 1024)")
+    parser.add_argument("--batch", type=int, default=BATCH, help="images per SGD step (the preset's 1000)")
     parser.add_argument("--precision", default="bf16", choices=PRECISIONS)
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
     args = parser.parse_args(argv)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     data = synthetic_imagenet32(args.images, device, seed=0)
-    test = synthetic_imagenet32(10_000, device, seed=1)
+    test = synthetic_imagenet32(args.test_images, device, seed=1)
+    widths = (INPUT, args.hidden, args.hidden, args.hidden, CLASSES)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
-    detail = dict(device=name, torch=torch.__version__, images=args.images, steps=args.steps, precision=args.precision, batch=BATCH)
+    detail = dict(device=name, torch=torch.__version__, images=args.images, test_images=args.test_images, widths=widths,
+                  steps=args.steps, precision=args.precision, batch=args.batch)
     per_step = {}
     for case, k in (("imp", SEEDS), ("oneshot_random", 2 * ROUNDS)):
-        per_step[case] = timed_round(k, data, test, args.steps, args.warmup, args.precision)
-        samples = BATCH * k / per_step[case]
+        per_step[case] = timed_round(widths, args.batch, k, data, test, args.steps, args.warmup, args.precision)
+        samples = args.batch * k / per_step[case]
         print(json.dumps(dict(name=f"paper_round_{case}_samples_per_s", value=round(samples, 1), unit="samples/s",
                               detail={**detail, "replicas": k, "s_per_step": round(per_step[case], 5),
                                       "epoch_s_per_replica": round(IMAGENET32_TRAIN * k / samples, 2)})), flush=True)

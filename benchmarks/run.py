@@ -48,11 +48,11 @@ LR = 0.1
 # Sizes per mode: reps = timed repetitions per side; steps = SGD steps per timed call.
 SETTINGS = {
     "full": dict(
-        paper_steps=10, paper_reps=7, default_steps=200, default_reps=9, replica_steps=200, replica_reps=9,
+        paper_steps=10, paper_reps=7, default_steps=200, default_reps=9, stacked_steps=40, replica_steps=200, replica_reps=9,
         cavity_reps=3, brute_weights=2000, brute_units=2, clone_classes=10, clone_reps=5,
     ),
     "quick": dict(
-        paper_steps=3, paper_reps=5, default_steps=100, default_reps=5, replica_steps=100, replica_reps=5,
+        paper_steps=3, paper_reps=5, default_steps=100, default_reps=5, stacked_steps=20, replica_steps=100, replica_reps=5,
         cavity_reps=1, brute_weights=300, brute_units=1, clone_classes=4, clone_reps=3,
     ),
 }
@@ -184,20 +184,23 @@ def gemm_flops_per_sample(widths: tuple[int, ...]) -> int:
 
 
 def roofline(name: str, widths: tuple[int, ...], batch: int, steps: int, reps: int, uint8: bool,
-             device: torch.device, n_train: int, precision: str) -> Iterator[dict]:
-    model = masked_model(widths, (0,), device)
+             device: torch.device, n_train: int, precision: str, replicas: int = 1) -> Iterator[dict]:
+    """Samples per second of `replicas` stacked networks (each its own batch seed) over those of
+    the same GEMMs one network at a time (`gemm_call`, `replicas` times as many steps)."""
+    seeds = list(range(replicas))
+    model = masked_model(widths, tuple(seeds), device)
     data = random_data(widths, n_train, uint8, device, seed=0)
     test = random_data(widths, 256, uint8, device, seed=1)
     t = interleaved(
-        {"ours": train_call(model, data, test, steps, batch, [0], precision),
-         "gemm": gemm_call(widths, batch, steps, device, precision)},
+        {"ours": train_call(model, data, test, steps, batch, seeds, precision),
+         "gemm": gemm_call(widths, batch, steps * replicas, device, precision)},
         reps, synchronizer(device),
     )
-    ours = batch * steps / t["ours"]["median_s"]
-    gemm = batch * steps / t["gemm"]["median_s"]
+    ours = replicas * batch * steps / t["ours"]["median_s"]
+    gemm = replicas * batch * steps / t["gemm"]["median_s"]
     flops = gemm_flops_per_sample(widths)
     yield record(name, ours / gemm, "fraction", {
-        "widths": widths, "batch": batch, "K": 1, "masks_kept": KEPT, "input": "uint8" if uint8 else "float32",
+        "widths": widths, "batch": batch, "K": replicas, "masks_kept": KEPT, "input": "uint8" if uint8 else "float32",
         "precision": precision,
         "train_set": n_train, "steps_per_call": steps,
         "ours_samples_per_s": round(ours, 1), "gemm_samples_per_s": round(gemm, 1),
@@ -216,6 +219,12 @@ def train_roofline_fraction_paper_fcn(s: dict, device: torch.device) -> Iterator
 def train_roofline_fraction_default_fcn(s: dict, device: torch.device) -> Iterator[dict]:
     yield from roofline("train_roofline_fraction_default_fcn", DEFAULT_FCN, 256, s["default_steps"],
                         s["default_reps"], uint8=False, device=device, n_train=40_000, precision=s["precision"])
+
+
+def train_roofline_fraction_default_fcn_stacked(s: dict, device: torch.device) -> Iterator[dict]:
+    yield from roofline("train_roofline_fraction_default_fcn_stacked", DEFAULT_FCN, 256, s["stacked_steps"],
+                        s["default_reps"], uint8=False, device=device, n_train=40_000, precision=s["precision"],
+                        replicas=10)
 
 
 def common_baseline_call(widths: tuple[int, ...], masks: list[torch.Tensor], data: DeviceData, batch: int,
@@ -361,6 +370,7 @@ def clone_images_per_second(s: dict, device: torch.device) -> Iterator[dict]:
 BENCHMARKS: dict[str, Callable[[dict, torch.device], Iterator[dict]]] = {
     "train_roofline_fraction_paper_fcn": train_roofline_fraction_paper_fcn,
     "train_roofline_fraction_default_fcn": train_roofline_fraction_default_fcn,
+    "train_roofline_fraction_default_fcn_stacked": train_roofline_fraction_default_fcn_stacked,
     "train_vs_common_baseline": train_vs_common_baseline,
     "replicas_batched_vs_sequential": replicas_batched_vs_sequential,
     "cavity_exact_vs_bruteforce": cavity_exact_vs_bruteforce,  # also cavity_exact_seconds_3072x1024_10k

@@ -2,25 +2,29 @@
 
 Every number a notebook plots or puts in a claims table comes from here, so that the
 notebooks narrate and call. Each localization measure is reported against random
-placement of the same counts (prototype.md), each kurtosis against the same weights at
-random input positions, and each cavity-score trend with |W| controlled (partial rank
-correlation given |W|, comparison within |W| bins).
+placement of the same counts (docs/controls.md), each kurtosis against the same weights at
+random input positions (Fig. 4B), each kurtosis claim judged per network (``per_seed``).
+Fig. 5's cavity scores live in ``cavity_analysis``. ``notebook_runs`` is the setup of the
+notebooks that read notebook 03's runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+import math
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
 from imprf_utils.data import Dataset
-from imprf_utils.experiment import Experiment
-from imprf_utils.models import MaskedFCN
+from imprf_utils.experiment import DEFAULT_RUN_STORE, Experiment, run_experiments
+from imprf_utils.plots import figures_root
+from imprf_utils.presets import seed_configs
 from imprf_utils.train import DeviceData
 from imprf_utils.metrics import (
-    cavity_scores,
     class_kurtosis,
     compactness_ratio,
     connections_per_unit,
@@ -28,11 +32,122 @@ from imprf_utils.metrics import (
     locality_maps,
     near_pair_fraction,
     non_gaussianity,
-    partial_spearman,
     rf_width,
     rf_width_ratio,
     shuffle_positions,
 )
+
+
+# --------------------------------------------------------------------------------------
+# The runs of notebooks 03-05: one data and one clone experiment per seed
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NotebookRuns:
+    """A notebook's experiments, read from (or trained into) the run store, and where its figures go."""
+
+    data: list[Experiment]
+    """One experiment per seed on the data, in the order of ``seeds``."""
+    clone: list[Experiment]
+    """The same seeds on the data's Gaussian clone (oneshot and random at ``clone_compare_levels``)."""
+    dataset: str
+    """The data's name: figures and the claims record go to ``figures_dir/<dataset>/``."""
+    params: dict[str, Any]
+    """The seeds and the first data config, stored beside every figure (``plots.save_figure``)."""
+    figures_dir: Path
+    """``plots.figures_root`` of the notebook's ``figures_dir`` and ``preset``."""
+
+    @property
+    def experiments(self) -> list[Experiment]:
+        return self.data + self.clone
+
+
+NOTEBOOK_PARAMETERS = ("preset", "seeds", "clone_compare_levels", "run_store", "device", "figures_dir")
+
+
+def notebook_runs(parameters: Mapping[str, Any]) -> NotebookRuns:
+    """The data and clone experiments of a notebook's parameters, run (or read back) once.
+
+    Call as ``runs = notebook_runs(globals())`` after the parameters cell: every field of
+    ExperimentConfig comes from the parameters (``presets.experiment_config``), one
+    experiment per entry of ``seeds``, and the same seeds on the Gaussian clone with
+    oneshot and random pruning at ``clone_compare_levels``. Stages the run store
+    (``run_store``; None: the default store) already holds are read, not trained.
+    """
+    missing = [name for name in NOTEBOOK_PARAMETERS if name not in parameters]
+    if missing:
+        raise KeyError(f"notebook_runs: the parameters lack {missing}; the notebook's parameters cell must define {list(NOTEBOOK_PARAMETERS)}")
+    seeds = parameters["seeds"]
+    configs = seed_configs(parameters, seeds)
+    configs += seed_configs(parameters, seeds, clone=True, compare_levels=parameters["clone_compare_levels"])
+    run_store = parameters["run_store"] if parameters["run_store"] is not None else DEFAULT_RUN_STORE
+    experiments = run_experiments(configs, run_store=run_store, device=parameters["device"])
+    return NotebookRuns(
+        data=experiments[: len(seeds)],
+        clone=experiments[len(seeds) :],
+        dataset=experiments[0].data[0].name,
+        params={"seeds": list(seeds), **configs[0].as_dict()},
+        figures_dir=figures_root(parameters["figures_dir"], parameters["preset"]),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Per-network effects: the values of a claim (one per seed)
+# --------------------------------------------------------------------------------------
+
+
+def _rows_where(table: pd.DataFrame, where: Mapping[str, Any], caller: str) -> pd.DataFrame:
+    """The rows of ``table`` where every ``where`` column equals its value; an error names what is there."""
+    unknown = [name for name in (*where, "seed") if name not in table.columns]
+    if unknown:
+        raise KeyError(f"{caller}: no column {unknown}; the table has {list(table.columns)}")
+    selected = table
+    for name, value in where.items():
+        selected = selected[selected[name] == value]
+    if selected.empty:
+        present = {name: sorted(table[name].unique().tolist()) for name in where}
+        raise ValueError(f"{caller}: no rows with {dict(where)}; the table holds {present}")
+    return selected
+
+
+def per_seed(table: pd.DataFrame, column: str, *, agg: str | None = None, **where: Any) -> pd.Series:
+    """One value of ``column`` per network (seed), for a claim's per-network effects.
+
+    The rows where every ``where`` column equals its value (e.g. ``method="imp",
+    data="data", level=10``), grouped by ``seed``; each seed must then hold exactly one
+    row, unless ``agg`` ("mean", "max", "min", ...) says how to reduce its rows (NaN
+    values are skipped). Returns a Series indexed by seed, so that differences of two
+    selections pair the networks by seed (a seed missing on one side gives NaN).
+    """
+    if column not in table.columns:
+        raise KeyError(f"per_seed: no column {column!r}; the table has {list(table.columns)}")
+    groups = _rows_where(table, where, "per_seed").groupby("seed", sort=True)[column]
+    if agg is None:
+        counts = groups.size()
+        if (counts != 1).any():
+            raise ValueError(
+                f"per_seed: {column!r} with {where} has {counts.max()} rows for a seed; "
+                "narrow the selection (e.g. data=, method=, level=) or pass agg= to reduce them"
+            )
+        return groups.first().rename(column)
+    return groups.agg(agg).rename(column)
+
+
+def per_seed_spearman(table: pd.DataFrame, x: str, y: str, **where: Any) -> pd.Series:
+    """Spearman rank correlation of columns ``x`` and ``y`` within each network (seed).
+
+    ρ = Pearson correlation of the ranks (average ranks for ties), over the rows where
+    every ``where`` column equals its value; NaN for a seed whose x or y is constant.
+    Returns a Series indexed by seed.
+    """
+    selected = _rows_where(table, where, "per_seed_spearman")
+    return selected.groupby("seed", sort=True)[[x, y]].apply(lambda g: g[x].corr(g[y], method="spearman")).rename(f"rho_{x}_{y}")
+
+
+# --------------------------------------------------------------------------------------
+# Per-level summaries of one experiment
+# --------------------------------------------------------------------------------------
 
 
 def first_layer(exp: Experiment, level: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,10 +276,11 @@ def connection_summary(exp: Experiment, *, radius: float = 2.0, seed: int = 0) -
     ``empty_null`` (its binomial expectation (1 − p)^D for the same density p);
     ``dispersion`` (variance of the connections per unit ÷ the binomial variance D p (1 − p):
     > 1 = more empty and more crowded units than chance); ``near_pairs`` (share of pairs of
-    a unit's surviving inputs at most ``radius`` px apart, from the locality maps S_sc + S_dc),
+    a unit's surviving inputs at most ``radius`` px apart, from the locality maps S_sc + S_dc,
+    displacements wrapped on a periodic dataset's torus),
     ``near_pairs_shuffled`` (the same masks at random positions) and ``near_pair_ratio``.
     """
-    shape = exp.data[0].image_shape
+    shape, periodic = exp.data[0].image_shape, exp.data[0].periodic
     generator = torch.Generator().manual_seed(seed)
     rows = []
     for method, level in exp.stored_levels():
@@ -172,8 +288,10 @@ def connection_summary(exp: Experiment, *, radius: float = 2.0, seed: int = 0) -
         counts = connections_per_unit(mask).double()
         inputs = mask.shape[1]
         p = float(mask.double().mean())
-        near = near_pair_fraction(sum(locality_maps(mask, shape)), radius)
-        shuffled = near_pair_fraction(sum(locality_maps(shuffle_positions(mask, generator), shape)), radius)
+        near = near_pair_fraction(sum(locality_maps(mask, shape, periodic=periodic)), radius)
+        shuffled = near_pair_fraction(
+            sum(locality_maps(shuffle_positions(mask, generator), shape, periodic=periodic)), radius
+        )
         rows.append(dict(
             method=method,
             level=_rounds_of(level),
@@ -205,21 +323,6 @@ def _test_data(exp: Experiment, samples: int | slice | None) -> DeviceData:
     return DeviceData.from_dataset(test_ds, "cpu", mean=exp.data[0].mean)
 
 
-def split_half_se(first: Sequence[float], second: Sequence[float]) -> float:
-    """Standard error of a statistic of the whole test set, from its values on two halves.
-
-    ``first[s]``, ``second[s]``: the statistic on the two halves of the test images, one
-    pair per seed. For a statistic that is about the mean of its half-sample values,
-    Var(whole) ≈ Var(half) / 2 and E[(a − b)²] = 2 Var(half), so
-    SE = sqrt(mean_s (a_s − b_s)² / 4). Heavy-tailed data make kurtosis-based statistics
-    far noisier than the Gaussian √(24/n); this measures their noise on the data at hand.
-    """
-    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
-    if a.shape != b.shape or a.size == 0:
-        raise ValueError(f"split_half_se: need two equal, non-empty sets of values; got {a.shape} and {b.shape}")
-    return float(np.sqrt(np.mean((a - b) ** 2) / 4))
-
-
 @torch.no_grad()
 def kurtosis_summary(
     experiments: list[Experiment],
@@ -233,7 +336,7 @@ def kurtosis_summary(
     One row per experiment and stored level (only those at ``levels`` IMP rounds of
     sparsity, if given), columns data ("data"/"clone"), seed, method, level, kept and,
     for h = x (W ⊙ M)ᵀ over the test images ``samples`` (an int: the first so many; a
-    slice: those rows, e.g. one half for ``split_half_se``; None: all):
+    slice: those rows; None: all):
 
     - ``kurtosis_mean``: mean over units of (1/K) Σ_c κ_c(h_i), the y axis of Redman et
       al. Fig. 4B (3 for a Gaussian); units with every weight pruned (constant h) left out;
@@ -276,132 +379,63 @@ def kurtosis_summary(
     return pd.DataFrame(rows)
 
 
-# --------------------------------------------------------------------------------------
-# Fig. 5B-C: cavity scores of the rewind weights, grouped by the IMP round that removes them
-# --------------------------------------------------------------------------------------
+def gaussian_kurtosis_bound(dataset: Dataset) -> float:
+    """2√(24/n): twice the sampling s.d. of a Gaussian sample's Pearson κ, n the smallest class of ``dataset``.
 
-
-def rewind_model(exp: Experiment, level: str) -> MaskedFCN:
-    """The rewind state θ(t_rewind) under the masks of ``level``, on the CPU, in eval mode.
-
-    With ``level = f"level_{n-1}"`` this is the network θ(t_rewind) ⊙ m(n−1) that IMP
-    round n starts from, on which Redman et al. Fig. 5C computes cavity scores.
+    For n draws of a Gaussian, κ̂ is asymptotically N(3, 24/n). A unit's |κ_c − 3| on
+    the Gaussian clone (exactly Gaussian within a class) is sampling noise of this size;
+    its mean over units and classes lies near √(2/π)·√(24/n), below this bound.
     """
-    return exp.build_model(exp.run.load("level_0", "rewind"), exp.run.load(level, "masks")).eval()
+    counts = torch.bincount(dataset.y, minlength=dataset.num_classes)
+    smallest = int(counts.min())
+    if smallest < 2:
+        raise ValueError(f"gaussian_kurtosis_bound: a class of {dataset.name} has {smallest} samples; κ needs at least 2")
+    return 2 * math.sqrt(24 / smallest)
 
 
-@torch.no_grad()
-def rewind_cavity_scores(
-    exp: Experiment, level: str, *, samples: int | slice | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cavity scores of the first layer of θ(t_rewind) ⊙ m(level), and the rewind weights.
+def width_ratios(experiments: list[Experiment], *, control_seed: int = 0) -> pd.DataFrame:
+    """RF width ÷ random placement of the first-layer masks at every stored level (Fig. 4A's measure).
 
-    Returns (scores, weight), each (units, D): ``metrics.cavity_scores`` per class and
-    averaged over classes, with x the first-layer input of the test images ``samples``
-    (an int: the first so many; a slice: those rows; None: all) as the rewind network's
-    first Linear map sees it; NaN where the mask of ``level`` has pruned the weight.
-    ``weight`` is θ(t_rewind) unmasked.
+    One row per experiment and stored level: data, seed, method, level and
+    ``rf_width_ratio`` (``metrics.rf_width_ratio``, its shuffles drawn from
+    ``control_seed``; < 1 = local), equal to ``level_summary``'s ``rg_ratio`` with
+    ``seed=control_seed``, without the other measures.
     """
-    model = rewind_model(exp, level)
-    data = _test_data(exp, samples)
-    x = model.layer_input(data.inputs(slice(None)), 0)[0]
-    weight, mask = model.weights[0][0].detach(), model.masks[0][0]
-    return cavity_scores(weight, x, mask=mask, labels=data.y), weight
-
-
-def cavity_by_removal_round(
-    exp: Experiment, *, levels: Collection[int] | None = None, samples: int | slice | None = None
-) -> pd.DataFrame:
-    """Per-weight cavity scores of the first layer at mask levels k, with each weight's removal round.
-
-    One row per mask level k (default 0..rounds) and first-layer weight still present at
-    level k: ``level`` (k; the scores are those of θ(t_rewind) ⊙ m(k), the network IMP
-    round k+1 starts from; k = 0 is the dense rewind network of Fig. 5B),
-    ``removal_round`` (1..rounds, rounds+1 for the survivors of every round),
-    ``abs_weight`` (|θ(t_rewind)|, the magnitude the |W| control conditions on) and
-    ``score`` (NaN where undefined, see ``cavity_scores``), from the test images
-    ``samples`` (see ``rewind_cavity_scores``).
-    """
-    removal = exp.removal_round(0)
-    if levels is None:
-        levels = list(range(exp.config.rounds + 1))
-    tables = []
-    for k in levels:
-        scores, weight = rewind_cavity_scores(exp, f"level_{k}", samples=samples)
-        present = removal > k
-        tables.append(
-            pd.DataFrame(
+    rows = []
+    for exp in experiments:
+        train_ds = exp.data[0]
+        for method, level in exp.stored_levels():
+            mask = exp.masks(level)[0]
+            rows.append(
                 dict(
-                    level=k,
-                    removal_round=removal[present].numpy(),
-                    abs_weight=weight[present].abs().double().numpy(),
-                    score=scores[present].numpy(),
+                    data="clone" if exp.config.clone else "data",
+                    seed=exp.config.seed,
+                    method=method,
+                    level=_rounds_of(level),
+                    rf_width_ratio=rf_width_ratio(mask, train_ds.image_shape, periodic=train_ds.periodic, seed=control_seed),
                 )
             )
-        )
-    return pd.concat(tables, ignore_index=True)
-
-
-def cavity_tables(experiments: list[Experiment], **kwargs) -> pd.DataFrame:
-    """``cavity_by_removal_round`` of several experiments, with columns ``data`` and ``seed``."""
-    return per_experiment(cavity_by_removal_round, experiments, **kwargs)
-
-
-def removal_magnitude_control(table: pd.DataFrame) -> dict[str, float]:
-    """Rank correlations of one set of weights (rows of a ``cavity_by_removal_round`` table).
-
-    ``rho_round_weight``: Spearman ρ(removal round, |W|), how much magnitude alone
-    predicts removal; ``rho_score_round``: ρ(cavity score, removal round), the raw
-    trend of Fig. 5B (< 0: early-removed weights score higher); ``partial_score_round``:
-    the same given |W| (``metrics.partial_spearman``), the part of the trend magnitude
-    does not explain. Rows with a NaN score are left out of all three; all three are
-    NaN when a column is constant (e.g. only survivors are left after the last round).
-    """
-    t = table.dropna(subset=["score"])
-    columns = ["score", "removal_round", "abs_weight"]
-    if (t[columns].nunique() < 2).any():
-        return dict.fromkeys(("rho_round_weight", "rho_score_round", "partial_score_round"), float("nan"))
-    ranks = t[columns].rank()
-    r = ranks.corr()
-    return dict(
-        rho_round_weight=float(r.loc["removal_round", "abs_weight"]),
-        rho_score_round=float(r.loc["score", "removal_round"]),
-        partial_score_round=partial_spearman(
-            *(torch.tensor(t[c].to_numpy(dtype=float)) for c in ("score", "removal_round", "abs_weight"))
-        ),
-    )
-
-
-def cavity_within_magnitude_bins(
-    table: pd.DataFrame, *, split: int, bins: int = 10, min_count: int = 20
-) -> pd.DataFrame:
-    """Mean cavity score of early- vs late-removed weights within quantile bins of |W|.
-
-    ``table``: rows of one set of weights (``cavity_by_removal_round`` at one level, one
-    seed). Early = removal_round ≤ ``split``, late = removal_round > ``split`` (survivors
-    included). The weights are cut into ``bins`` equally populated bins of abs_weight;
-    one row per bin: bin, weight_low, weight_high (its |W| range), early_mean,
-    early_count, late_mean, late_count, difference (early − late; NaN when either
-    group has fewer than ``min_count`` weights with a defined score). Inside a bin
-    magnitude is nearly constant, so a difference there is not magnitude's doing.
-    """
-    t = table.dropna(subset=["score"]).copy()
-    t["bin"] = pd.qcut(t.abs_weight, bins, labels=False, duplicates="drop")
-    t["early"] = t.removal_round <= split
-    rows = []
-    for b, group in t.groupby("bin", sort=True):
-        early, late = group.score[group.early], group.score[~group.early]
-        difference = early.mean() - late.mean() if min(len(early), len(late)) >= min_count else float("nan")
-        rows.append(
-            dict(
-                bin=int(b),
-                weight_low=float(group.abs_weight.min()),
-                weight_high=float(group.abs_weight.max()),
-                early_mean=float(early.mean()) if len(early) else float("nan"),
-                early_count=len(early),
-                late_mean=float(late.mean()) if len(late) else float("nan"),
-                late_count=len(late),
-                difference=float(difference),
-            )
-        )
     return pd.DataFrame(rows)
+
+
+def lagged_localization(kurtosis: pd.DataFrame, widths: pd.DataFrame) -> pd.DataFrame:
+    """IMP's kurtosis excess after k rounds beside the localization that round k + 1 adds.
+
+    ``kurtosis``: ``kurtosis_summary`` rows; ``widths``: ``width_ratios`` rows. One row
+    per network (data, seed) and IMP level k whose level k + 1 is stored too: ``level``
+    (k), ``excess`` (``kurtosis_excess`` at k) and ``drop`` = r(k) − r(k + 1), r the RF
+    width ratio (> 0: round k + 1 made the masks more local). The lagged test of Fig. 4:
+    per network, does a larger excess at k go with a larger drop from k to k + 1?
+    """
+    keys = ["data", "seed", "level"]
+    imp = kurtosis[kurtosis.method == "imp"][keys + ["kurtosis_excess"]]
+    ratio = widths[widths.method == "imp"][keys + ["rf_width_ratio"]]
+    following = ratio.assign(level=ratio.level - 1).rename(columns={"rf_width_ratio": "following"})
+    rows = imp.merge(ratio, on=keys).merge(following, on=keys).sort_values(keys)
+    return pd.DataFrame(
+        {
+            **{key: rows[key].to_numpy() for key in keys},
+            "excess": rows.kurtosis_excess.to_numpy(),
+            "drop": (rows.rf_width_ratio - rows.following).to_numpy(),
+        }
+    )

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import torch
 
+from imprf_utils.dataset import Dataset
 from imprf_utils.errors import ConfigError
-
-if TYPE_CHECKING:
-    from imprf_utils.data import Dataset
 
 
 def gaussian_clone(

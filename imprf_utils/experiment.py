@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 import functools
@@ -85,6 +86,19 @@ class ExperimentConfig:
     """Matmul precision of training: "fp32", "tf32" (CUDA TF32 matmuls) or "bf16" (autocast); see train.py."""
 
     def __post_init__(self) -> None:
+        """Refuse a config that cannot run, before any data or run directory exist.
+
+        First the type of every field (papermill's ``-p`` passes a list as text: "[0, 1]"),
+        then ranges and the relations between fields; each ConfigError names the field,
+        the value it got and what it expects.
+        """
+        for name in ("hidden", "compare_levels"):  # a YAML or papermill list becomes a tuple
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name, (accepts, expected) in _FIELD_TYPES.items():
+            value = getattr(self, name)
+            if not accepts(value):
+                raise ConfigError(_type_message(name, value, expected))
         checks = [
             (self.dataset in DATASETS, f"dataset {self.dataset!r}: valid names are {', '.join(DATASETS)}"),
             (0.0 < self.prune_rate < 1.0, f"prune_rate {self.prune_rate}: must lie strictly between 0 and 1"),
@@ -95,7 +109,15 @@ class ExperimentConfig:
             (self.lr > 0, f"lr {self.lr}: must be > 0"),
             (self.eval_every > 0, f"eval_every {self.eval_every}: must be > 0"),
             (len(self.hidden) > 0 and min(self.hidden) > 0, f"hidden {self.hidden}: need at least one layer, widths > 0"),
-            (all(1 <= k <= self.rounds for k in self.compare_levels), f"compare_levels {self.compare_levels}: must lie in 1..rounds={self.rounds}"),
+            (
+                all(1 <= k <= self.rounds for k in self.compare_levels),
+                f"compare_levels {self.compare_levels}: must lie in 1..rounds={self.rounds} "
+                "(IMP levels whose sparsity oneshot and random pruning match); lower them or raise rounds",
+            ),
+            (
+                len(set(self.compare_levels)) == len(self.compare_levels),
+                f"compare_levels {self.compare_levels}: each level once",
+            ),
             (min(self.seed, self.data_seed) >= 0, f"seed {self.seed}, data_seed {self.data_seed}: seeds must be integers >= 0"),
             (self.test_limit is None or self.test_limit > 0, f"test_limit {self.test_limit}: must be None (all test images) or > 0"),
             (0.0 < self.train_fraction <= 1.0, f"train_fraction {self.train_fraction}: must lie in (0, 1]"),
@@ -114,10 +136,6 @@ class ExperimentConfig:
         unknown = sorted(set(values) - names)
         if unknown:
             raise ConfigError(f"unknown experiment parameters {unknown}; valid ones: {sorted(names)}")
-        values = dict(values)
-        for key in ("hidden", "compare_levels"):
-            if key in values:
-                values[key] = tuple(values[key])
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
@@ -126,6 +144,56 @@ class ExperimentConfig:
     @property
     def name(self) -> str:
         return self.dataset + ("-clone" if self.clone else "")
+
+
+def _is_integer(value: Any) -> bool:
+    """A Python int, not a bool (numpy integers are refused: the run store hashes the config as JSON)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite Python int or float (not a bool, NaN or infinity)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_integer_tuple(value: Any) -> bool:
+    return isinstance(value, tuple) and all(_is_integer(v) for v in value)
+
+
+_FIELD_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "dataset": (lambda v: isinstance(v, str), "a dataset name"),
+    "dataset_options": (lambda v: isinstance(v, dict), "a mapping of option names to values, e.g. {n: 1200}"),
+    "data_dir": (lambda v: v is None or isinstance(v, str), "None or a folder's path as a string"),
+    "clone": (lambda v: isinstance(v, bool), "True or False"),
+    "data_seed": (_is_integer, "an integer >= 0"),
+    "seed": (_is_integer, "an integer >= 0 (one network's seed; a notebook's seeds are a list of them)"),
+    "hidden": (_is_integer_tuple, "a list of positive layer widths, e.g. [256, 256, 256]"),
+    "batchnorm": (lambda v: isinstance(v, bool), "True or False"),
+    "lr": (_is_number, "a number > 0"),
+    "batch_size": (_is_integer, "an integer > 0"),
+    "steps": (_is_integer, "an integer > 0"),
+    "rewind_step": (_is_integer, "an integer in [0, steps)"),
+    "eval_every": (_is_integer, "an integer > 0"),
+    "prune_rate": (_is_number, "a number strictly between 0 and 1"),
+    "rounds": (_is_integer, "an integer >= 0"),
+    "compare_levels": (_is_integer_tuple, "a list of IMP levels in 1..rounds, e.g. [4, 7, 10]"),
+    "test_limit": (lambda v: v is None or _is_integer(v), "None (all test images) or an integer > 0"),
+    "train_fraction": (_is_number, "a number in (0, 1]"),
+    "superclasses": (lambda v: v is None or isinstance(v, str), "None, 'mod<N>', 'semantic' or a mapping file's path"),
+    "precision": (lambda v: isinstance(v, str), f"one of {', '.join(PRECISIONS)}"),
+}
+"""Each field of ExperimentConfig: (accepts its value's type, what it expects, in words)."""
+
+
+def _type_message(name: str, value: Any, expected: str) -> str:
+    """'name: got value (type), expected ...', and for text where a list or number belongs, how to pass it."""
+    message = f"{name}: got {value!r} ({type(value).__name__}), expected {expected}"
+    if isinstance(value, str):
+        message += (
+            "; papermill's -p passes anything but a number, True, False or None as text: pass lists and "
+            'dicts with -y, e.g. -y "seeds: [0, 1]" or -y "hidden: [64, 64]", and numbers unquoted'
+        )
+    return message
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

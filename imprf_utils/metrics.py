@@ -329,7 +329,7 @@ def rf_width(
     set spanning less than half the period along each axis this is the ordinary RG of
     the set unwrapped. d² = Δy² + Δx² separates, so the sum only needs each unit's
     row and column occupancy counts. NaN for units with fewer than `min_weights`
-    surviving pixels. The paper's exact width formula is unknown (papers.md): this
+    surviving pixels. The paper's exact width formula is unknown (docs/papers.md): this
     is the suite's definition (Redman et al. Figs. 3C, 4A).
     """
     pixels = _pixels(mask, image_shape).to(torch.float64)
@@ -348,7 +348,7 @@ def shuffle_positions(values: torch.Tensor, generator: torch.Generator) -> torch
     values (units, D) — a mask or a weight matrix — → the same shape and dtype, each
     row a uniformly random permutation of itself, so every unit keeps its number of
     surviving weights and their values. Used for the random-placement widths and
-    compactness, and for the kurtosis control of prototype.md. `generator` must live
+    compactness, and for the kurtosis control (docs/controls.md). `generator` must live
     on the device of `values`.
     """
     keys = torch.rand(values.shape, generator=generator, device=values.device)
@@ -366,7 +366,7 @@ def rf_width_ratio(
 ) -> float:
     """Median RF width of the masks ÷ median width of the same pixel counts at random.
 
-    The "RG ratio" of prototype.md: 1 = no localization, < 1 = local. The control
+    The "RG ratio" (docs/controls.md): 1 = no localization, < 1 = local. The control
     shuffles each unit's *collapsed* pixel mask (`shuffle_positions` on (units, H*W)),
     so every unit keeps its number of surviving pixels; its median width is averaged
     over `num_shuffles` shuffles drawn from `seed`. Medians are over units with at
@@ -443,7 +443,7 @@ def compactness(
     their number n, and the share of surviving pixels with a surviving 4-neighbour.
     A solid blob gives (1, 1), n isolated pixels (1/n, 0). With periodic=True the grid
     is a torus: components and neighbours wrap. NaN for units with no surviving pixel.
-    RG alone does not tell a blob from a few scattered adjacent pairs (prototype.md);
+    RG alone does not tell a blob from a few scattered adjacent pairs (docs/controls.md);
     compare with `compactness_ratio` against random placement.
     """
     pixels = _pixels(mask, image_shape)
@@ -471,7 +471,7 @@ def compactness_ratio(
     Both shares of `compactness`, averaged over units with at least `min_weights`
     surviving pixels, each divided by its mean over `num_shuffles` random placements
     of every unit's pixels (same count, `shuffle_positions` of the collapsed pixel
-    mask, drawn from `seed`). > 1 = more blob-like than chance (prototype.md).
+    mask, drawn from `seed`). > 1 = more blob-like than chance (docs/controls.md).
     """
     pixels = _pixels(mask, image_shape).flatten(1)  # a one-channel mask
     shape = (1, image_shape[1], image_shape[2])
@@ -497,7 +497,9 @@ def ipr(w: torch.Tensor) -> torch.Tensor:
     return w2.square().sum(dim=1) / w2.sum(dim=1).square()
 
 
-def locality_maps(mask: torch.Tensor, image_shape: ImageShape) -> tuple[torch.Tensor, torch.Tensor]:
+def locality_maps(
+    mask: torch.Tensor, image_shape: ImageShape, *, periodic: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pellegrini & Biroli's locality maps S_sc(d), S_dc(d), summed over units.
 
     mask (units, C*H*W) → (S_sc, S_dc), each (2H−1, 2W−1) int64, index (H−1, W−1) =
@@ -507,9 +509,16 @@ def locality_maps(mask: torch.Tensor, image_shape: ImageShape) -> tuple[torch.Te
     are symmetric, S_sc(0) = 0, and their total is Σ_units n(n − 1) for n surviving
     inputs. Locality = mass concentrated near d = 0.
 
+    ``periodic`` (images on an H×W torus, like the synthetic tasks): each displacement is
+    the shortest one, per axis dy → dy − H if dy > H/2 and dy + H if dy < −H/2 (a tie
+    |dy| = H/2 keeps its sign, so the maps stay symmetric); pixels at x = 0 and x = W − 1
+    are then 1 px apart, and only |dy| ≤ H/2, |dx| ≤ W/2 are non-zero.
+    Not periodic (photographs, ImageNet32, CIFAR-10): the plain difference, |dy| ≤ H − 1.
+
     Computed as autocorrelations by FFT on a (2H−1, 2W−1) zero-padded grid (no
     wrap-around): with m_c the unit's channel-c mask and F its transform,
-    same channel = Σ_c |F_c|², all channel pairs = |Σ_c F_c|²; minus the n self-pairs at d = 0.
+    same channel = Σ_c |F_c|², all channel pairs = |Σ_c F_c|²; minus the n self-pairs at d = 0;
+    on a torus the plain map's entries are then added onto their shortest displacements.
     """
     _, h, w = image_shape
     per_channel = _per_channel(mask, image_shape).to(torch.float64)
@@ -523,7 +532,26 @@ def locality_maps(mask: torch.Tensor, image_shape: ImageShape) -> tuple[torch.Te
     s_same = same_map.round().to(torch.int64)
     s_diff = (every_map - same_map).round().to(torch.int64)
     s_same[shift] -= int(per_channel.sum())  # self-pairs (a, a)
+    if periodic:
+        return _wrap_displacements(s_same), _wrap_displacements(s_diff)
     return s_same, s_diff
+
+
+def _wrap_displacements(pair_map: torch.Tensor) -> torch.Tensor:
+    """A (2H−1, 2W−1) displacement map with each entry moved to its shortest displacement on
+    the H×W torus: per axis d → d − L if d > L/2, d + L if d < −L/2 (L = H or W)."""
+    rows, cols = pair_map.shape
+    h, w = (rows + 1) // 2, (cols + 1) // 2
+
+    def wrapped_index(length: int) -> torch.Tensor:
+        d = torch.arange(2 * length - 1, device=pair_map.device) - (length - 1)
+        d = torch.where(2 * d > length, d - length, torch.where(2 * d < -length, d + length, d))
+        return d + (length - 1)
+
+    index = wrapped_index(h)[:, None] * cols + wrapped_index(w)[None, :]
+    wrapped = torch.zeros(rows * cols, dtype=pair_map.dtype, device=pair_map.device)
+    wrapped.index_add_(0, index.reshape(-1), pair_map.reshape(-1))
+    return wrapped.reshape(rows, cols)
 
 
 def near_pair_fraction(pair_map: torch.Tensor, radius: float) -> float:

@@ -3,12 +3,13 @@
 Pellegrini & Biroli's FCN: each layer applies BatchNorm to its *input* (optional here),
 then a Linear map, then ReLU (no ReLU after the output layer). Weights are Glorot-normal,
 biases zero. Every hidden layer's weight matrix carries a boolean mask applied as
-``W * M`` in the forward pass; the output layer is never pruned.
+``W * M`` in the forward pass (built once per step and reused by the backward, which
+masks the weight gradient in place: `masked_linear`); the output layer is never pruned.
 
 K replicas (seeds, or masks of one round) are stored as stacked tensors ``(K, out, in)``
-and train in one step: with batched matmuls on a GPU, with one matmul per replica on the
-CPU (where ``bmm`` gives each replica's product a single thread; see
-`_forward_per_replica`). A model with K = 1 is the ordinary single network.
+and train in one step; how each layer's products are split between one batched matmul
+and one matmul per replica is `bmm_replicas`'s choice. Either gives each replica the bits
+it gets alone. A model with K = 1 is the ordinary single network.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from torch import nn
 
 BN_MOMENTUM = 0.01  # running statistics decay 0.99, as in Pellegrini & Biroli's code
 BN_EPS = 1e-3
+CPU_BMM_MAX_MACS = 2**25
+"""Largest per-replica product (multiply-adds) that `bmm_replicas` batches on the CPU."""
 
 
 class MaskedFCN(nn.Module):
@@ -93,8 +96,8 @@ class MaskedFCN(nn.Module):
     def layer_input(self, x: torch.Tensor, layer: int = 0) -> torch.Tensor:
         """What the Linear map of ``layer`` sees: the input after BatchNorm (if any), (K, B, in).
 
-        Kurtosis and cavity scores are computed on ``W @ layer_input`` (DESIGN.md: "as the
-        layer sees x"). Call in eval mode so running statistics are used.
+        Kurtosis and cavity scores are computed on ``W @ layer_input`` (the pre-activations "as
+        the layer sees x", docs/papers.md). Call in eval mode so running statistics are used.
         """
         x = self._as_replicas(x)
         for current in range(layer + 1):
@@ -113,9 +116,8 @@ class MaskedFCN(nn.Module):
     def _float_mask(self, layer: int) -> torch.Tensor:
         """The mask of ``layer`` in the weights' dtype, converted once per change of the mask.
 
-        ``W * M`` with a bool M converts M to float in the forward and again in the backward
-        (on the CPU as a full copy); with a float M the pair runs 1.9x faster (1024x3072 layer).
-        The cached copy is keyed on the mask's storage and version counter, so `set_masks`,
+        ``W * M`` and ``dW * M`` with a bool M would convert M to float in the forward and
+        again in the backward (on the CPU as a full copy). The cached copy is keyed on the mask's storage and version counter, so `set_masks`,
         `load_state_dict`, `.to()` or any in-place edit of the buffer renews it.
         """
         mask = getattr(self, f"mask{layer}")
@@ -129,69 +131,109 @@ class MaskedFCN(nn.Module):
             self._float_masks[layer] = cached
         return cached[1]
 
-    def _masked_weight(self, layer: int) -> torch.Tensor:
-        """W * M of a hidden layer, W of the output layer: (K, out, in)."""
-        w = self.weights[layer]
-        return w * self._float_mask(layer) if layer < len(self.weights) - 1 else w
-
     def _linear(self, x: torch.Tensor, layer: int) -> torch.Tensor:
-        """x (K, B, in) -> x (W * M)ᵀ + b, (K, B, out), as one batched matmul."""
-        return torch.baddbmm(self.biases[layer].unsqueeze(1), x, self._masked_weight(layer).transpose(1, 2))
+        """x (K, B, in) -> x (W * M)ᵀ + b, (K, B, out); the output layer has no mask (`masked_linear`).
+
+        Under autocast (precision "bf16") the layer runs in the autocast dtype, as
+        autocast's own matmuls do; the casts hand float32 gradients back to the weights.
+        """
+        weight, bias = self.weights[layer], self.biases[layer]
+        mask = self._float_mask(layer) if layer < len(self.weights) - 1 else None
+        batched = bmm_replicas(self.replicas, x.device, x.shape[1] * weight.shape[1] * weight.shape[2])
+        device = x.device.type
+        if not torch.is_autocast_enabled(device):
+            return masked_linear(x, weight, bias, mask, batched)
+        dtype = torch.get_autocast_dtype(device)
+        with torch.autocast(device, enabled=False):
+            mask = None if mask is None else mask.to(dtype)
+            return masked_linear(x.to(dtype), weight.to(dtype), bias.to(dtype), mask, batched)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, D) shared by all replicas, or (K, B, D) -> logits (K, B, C)."""
         x = self._as_replicas(x)
-        if x.device.type == "cpu":
-            return self._forward_per_replica(x)
         last = len(self.weights) - 1
         for layer in range(last + 1):
             if self.batchnorm:
                 x = self._normalize(x, layer)
             x = self._linear(x, layer)
             if layer < last:
-                x = torch.relu(x)
+                x = torch.relu_(x)
         return x
 
-    def _forward_per_replica(self, x: torch.Tensor) -> torch.Tensor:
-        """The CPU forward: one 2-D matmul per replica and layer, replicas stacked only at the logits.
 
-        On the CPU, bmm gives each replica's product a single thread: per-replica matmuls train
-        the paper FCN 1.2x (K = 1) and 1.5x (K = 3) faster on 2 cores (benchmarks/README.md).
-        Every parameter is split once into per-replica views (`_per_replica`), so the backward
-        makes at most one gradient copy per parameter, and no activations are copied between
-        layers. Same arithmetic as the batched path: BatchNorm per replica updates views of
-        the running-statistics buffers.
-        """
-        last = len(self.weights) - 1
-        weights = [_per_replica(self._masked_weight(layer)) for layer in range(last + 1)]
-        biases = [_per_replica(b) for b in self.biases]
-        if self.batchnorm:
-            norms = [
-                [
-                    _per_replica(t)
-                    for t in (getattr(self, f"running_mean{layer}"), getattr(self, f"running_var{layer}"),
-                              self.bn_weights[layer], self.bn_biases[layer])
-                ]
-                for layer in range(last + 1)
-            ]
-        logits = []
-        for k, h in enumerate(_per_replica(x)):
-            for layer in range(last + 1):
-                if self.batchnorm:
-                    mean, var, gamma, beta = (t[k] for t in norms[layer])
-                    h = F.batch_norm(
-                        h, mean, var, gamma, beta, training=self.training, momentum=BN_MOMENTUM, eps=BN_EPS
-                    )
-                h = torch.addmm(biases[layer][k], h, weights[layer][k].t())
-                if layer < last:
-                    h = torch.relu(h)
-            logits.append(h)
-        return logits[0].unsqueeze(0) if len(logits) == 1 else torch.stack(logits)
+def bmm_replicas(replicas: int, device: torch.device, macs: int) -> int:
+    """How many of the K replicas (the first ones) one batched matmul takes; one matmul each takes the rest.
+
+    ``macs``: multiply-adds of one replica's product (B x in x out). All on a GPU. On the
+    CPU, ``bmm`` runs each replica's product on one thread, in rounds of as many replicas
+    as threads, while ``mm`` spreads one product over all threads; that costs a small
+    product more than it costs a large one. So products of at most ``CPU_BMM_MAX_MACS``
+    go to ``bmm`` in whole rounds, the remainder (K mod threads, and all of K = 1) to
+    ``mm``; larger products all to ``mm``. On 2 cores this beat all-``bmm`` and all-``mm``
+    for the default FCN (256 wide, batch 256) at every K from 2 to 10, and all-``mm`` beat
+    it for the paper FCN (3072-1024-1024-1024, batch 1000, BatchNorm) at K = 3.
+    """
+    if device.type != "cpu":
+        return replicas
+    if macs > CPU_BMM_MAX_MACS:
+        return 0
+    return replicas - replicas % torch.get_num_threads()
 
 
-def _per_replica(t: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Per-replica views of a stacked (K, ...) tensor: unbind; for K = 1 squeeze (no copy in the backward)."""
-    return (t.squeeze(0),) if t.shape[0] == 1 else t.unbind(0)
+class _MaskedLinear(torch.autograd.Function):
+    """Per replica k, with V_k = W_k ⊙ M_k: y_k = x_k V_kᵀ + b_k; backward dx_k = g_k V_k,
+    dW_k = (g_kᵀ x_k) ⊙ M_k, db_k = Σ_b g_k."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, mask, batched):  # noqa: ANN001, ANN205 (autograd's signature)
+        masked = weight if mask is None else weight * mask
+        ctx.save_for_backward(x, masked)
+        ctx.mask, ctx.batched = mask, batched
+        out = x.new_empty(x.shape[0], x.shape[1], weight.shape[1])
+        if batched:
+            torch.baddbmm(bias[:batched].unsqueeze(1), x[:batched], masked[:batched].transpose(1, 2), out=out[:batched])
+        for k in range(batched, x.shape[0]):
+            torch.addmm(bias[k], x[k], masked[k].t(), out=out[k])
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: ANN001, ANN205
+        x, weight = ctx.saved_tensors  # weight: W ⊙ M
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _products(grad, weight, ctx.batched)
+        if ctx.needs_input_grad[1]:
+            grad_weight = _products(grad.transpose(1, 2), x, ctx.batched)
+            if ctx.mask is not None:
+                grad_weight.mul_(ctx.mask)
+        if ctx.needs_input_grad[2]:
+            grad_bias = grad.sum(1)
+        return grad_x, grad_weight, grad_bias, None, None
+
+
+def _products(a: torch.Tensor, b: torch.Tensor, batched: int) -> torch.Tensor:
+    """a_k @ b_k for every k, (K, n, m) @ (K, m, p) -> (K, n, p): one bmm for k < batched, one mm for each other k."""
+    out = a.new_empty(a.shape[0], a.shape[1], b.shape[2])
+    if batched:
+        torch.bmm(a[:batched], b[:batched], out=out[:batched])
+    for k in range(batched, a.shape[0]):
+        torch.mm(a[k], b[k], out=out[k])
+    return out
+
+
+def masked_linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor | None, batched: int
+) -> torch.Tensor:
+    """x (K, B, in) -> y (K, B, out), y_k = x_k (W_k ⊙ M_k)ᵀ + b_k; ``mask``: float (K, out, in), or None.
+
+    The gradients are autograd's for ``x @ (W * M).transpose(1, 2) + b``, with ``W ⊙ M``
+    built once (the forward's, saved for dx) and the weight gradient masked in place,
+    dW_k = (g_kᵀ x_k) ⊙ M_k: no second ``W ⊙ M``, no per-replica copies. The first
+    ``batched`` replicas' products are one ``baddbmm``/``bmm``, the others' one
+    ``addmm``/``mm`` each: the same bits per replica (the CPU BLAS runs the same
+    single-matrix kernel either way; tests/test_train.py).
+    """
+    return _MaskedLinear.apply(x, weight, bias, mask, batched)
 
 
 def replica_state(state: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:

@@ -3,24 +3,50 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.patches
+import matplotlib.ticker
 import matplotlib.pyplot as plt
+import matplotlib.transforms
 import numpy as np
 import pandas as pd
 import torch
 
 import imprf_utils
+from imprf_utils.metrics import ipr
 
-FIGURES = Path(os.environ.get("IMPRF_FIGURES", Path(imprf_utils.__file__).resolve().parent.parent / "figures"))
+REPOSITORY = Path(imprf_utils.__file__).resolve().parent.parent
+FIGURES = REPOSITORY / "figures"
+"""The tracked figures: only ``make notebooks`` writes here (IMPRF_FIGURES=figures), with the default preset."""
+
+
+def figures_root(figures_dir: str | Path | None = None, preset: str | Path = "default") -> Path:
+    """Where a run's ``<dataset>/`` figure folders go.
+
+    ``figures_dir`` when given (a notebook parameter, relative to the working directory);
+    else ``$IMPRF_FIGURES``; else ``build/<preset>/figures`` in the repository, so that
+    only ``make notebooks`` rewrites the tracked ``figures/``. ``preset`` may be a YAML
+    file's path: its stem names the folder.
+    """
+    if figures_dir is not None:
+        return Path(figures_dir)
+    if os.environ.get("IMPRF_FIGURES"):
+        return Path(os.environ["IMPRF_FIGURES"])
+    return REPOSITORY / "build" / Path(str(preset)).stem / "figures"
+
+
 METHOD_COLOURS = {"imp": "#c0392b", "oneshot": "#2471a3", "random": "#7f8c8d"}
 METHOD_LABELS = {"imp": "IMP", "oneshot": "oneshot", "random": "random"}
+"""Legend labels of the values of a ``by`` column (`band`); other values are shown as they are."""
 AXIS_LABELS = {
     "kept": "fraction of hidden weights kept",
     "accuracy": "test accuracy",
@@ -34,14 +60,59 @@ AXIS_LABELS = {
     "train_fraction": "fraction of the training set",
     "near_pair_ratio": "near pairs ÷ random placement",
     "dispersion": "connections per unit: variance ÷ binomial",
+    "step": "SGD step",
+    "train_loss": "training loss",
+    "test_accuracy": "test accuracy",
+    "level": "mask level k",
+    "removal_round": "IMP round that removes the weight",
+    "score": "mean cavity score",
+    "difference": "matched pairs: earlier − later score",
+    "rho_round_weight": "Spearman ρ(removal round, |W|)",
 }
+"""Axis labels of the summary tables' columns, so that no figure shows a raw column name."""
+
+MASK_KEY = "pruned weights black, kept weights coloured"
+"""The caption sentence of a mask figure (`mask_grid_figure` draws the same key as a legend)."""
+
+CAPTION_FONT_SIZE = 8.0
+
+
+def caption_line(figure: str, preset: str | Path, seeds: Sequence[int], shows: str) -> str:
+    """A figure's caption: "<figure> · preset <name> · <n> seeds · <what the marks show>".
+
+    ``figure``: the paper figure it replicates (e.g. "Fig. 4A", "Pellegrini & Biroli 2022")
+    or what it checks; ``preset``: the preset's name or YAML path (its stem is shown);
+    ``seeds``: the seeds the figure pools (their number is shown); ``shows``: what lines,
+    bands, bars and markers show, e.g. "line: mean, band: min–max over seeds".
+    """
+    if not seeds:
+        raise ValueError("caption_line: seeds is empty; pass the seeds the figure is drawn from (e.g. the notebook's `seeds`)")
+    count = len(seeds)
+    return f"{figure} · preset {Path(str(preset)).stem} · {count} seed{'s' if count != 1 else ''} · {shows}"
+
+
+def draw_caption(fig: plt.Figure, caption: str) -> plt.Text:
+    """Write ``caption`` under the figure, centred, wrapped to the figure's width.
+
+    The line sits 6 pt below the lowest of the figure's bottom edge and its drawn artists
+    (an x label may hang below the edge); ``bbox_inches="tight"`` (as in `save_figure` and
+    Jupyter's inline display) grows the image to include it. Wrap width in characters:
+    figure width (pt) ÷ (0.55 × font size), the width of an average character of
+    matplotlib's sans-serif font.
+    """
+    width = max(40, int(fig.get_figwidth() * 72 / (0.55 * CAPTION_FONT_SIZE)))
+    fig.draw_without_rendering()  # places the panels, so that the extent below is final
+    bottom = min(0.0, fig.get_tightbbox(fig.canvas.get_renderer()).y0 / fig.get_figheight())
+    below = matplotlib.transforms.offset_copy(fig.transFigure, fig=fig, y=-6, units="points")
+    return fig.text(0.5, bottom, textwrap.fill(caption, width), transform=below, ha="center", va="top",
+                    fontsize=CAPTION_FONT_SIZE, color="0.25")
 
 
 def provenance(params: Mapping[str, Any]) -> dict[str, Any]:
     """Parameters, package versions and git commit, stored beside every figure."""
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=FIGURES.parent, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "HEAD"], cwd=REPOSITORY, capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = None
@@ -57,14 +128,62 @@ def provenance(params: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def save_figure(fig: plt.Figure, dataset: str, name: str, params: Mapping[str, Any], root: str | Path = FIGURES) -> Path:
-    """Write ``<root>/<dataset>/<name>.png`` and ``.pdf`` and a ``.json`` of provenance; return the PNG path."""
-    folder = Path(root) / dataset
+MIN_WIDTH_PX = 1000
+PAD_INCHES = 0.1  # matplotlib's default pad around a tight bounding box
+
+
+def png_dpi(fig: plt.Figure) -> int:
+    """The dpi that makes the saved PNG at least ``MIN_WIDTH_PX`` wide (and never below 120).
+
+    dpi = ⌈MIN_WIDTH_PX ÷ (w + 2 · pad)⌉ + 1, w the width in inches of the figure's tight
+    bounding box (what ``bbox_inches="tight"`` keeps, captions and outside legends
+    included), measured after the layout engine has run and at the dpi it is saved at:
+    text extents change slightly with dpi, so the estimate is refined until it holds.
+    """
+    original = fig.dpi
+    dpi = 120
+    try:
+        for _ in range(4):
+            fig.set_dpi(dpi)
+            fig.draw_without_rendering()  # runs the layout engine, which moves the panels
+            width = fig.get_tightbbox(fig.canvas.get_renderer()).width + 2 * PAD_INCHES
+            if width * dpi >= MIN_WIDTH_PX + 1:
+                break
+            dpi = math.ceil(MIN_WIDTH_PX / width) + 1
+    finally:
+        fig.set_dpi(original)
+    return dpi
+
+
+def save_figure(
+    fig: plt.Figure,
+    dataset: str,
+    name: str,
+    params: Mapping[str, Any],
+    root: str | Path | None = None,
+    *,
+    caption: str | None = None,
+    notebook: str | None = None,
+) -> Path:
+    """Write ``<root>/<dataset>/<name>.png`` and ``.pdf`` and a ``.json`` of provenance; return the PNG path.
+
+    ``root`` None: :func:`figures_root` of the default preset. ``caption`` (e.g. from
+    `caption_line`): drawn under the figure (`draw_caption`) and stored in the JSON as
+    "caption"; ``notebook`` (e.g. "03"): stored in the JSON as "notebook". The HTML report
+    of ``imprf_utils.reproduce`` reads both. The PNG is at least ``MIN_WIDTH_PX`` wide.
+    """
+    folder = Path(root if root is not None else figures_root()) / dataset
     folder.mkdir(parents=True, exist_ok=True)
     png = folder / f"{name}.png"
-    fig.savefig(png, dpi=120, bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(folder / f"{name}.pdf", bbox_inches="tight", metadata={"CreationDate": None, "Producer": None})
-    (folder / f"{name}.json").write_text(json.dumps(provenance(params), indent=1, default=str))
+    record = provenance(params)
+    if caption is not None:
+        draw_caption(fig, caption)
+        record["caption"] = caption
+    if notebook is not None:
+        record["notebook"] = notebook
+    fig.savefig(png, dpi=png_dpi(fig), bbox_inches="tight", pad_inches=PAD_INCHES, metadata={"Software": None})
+    fig.savefig(folder / f"{name}.pdf", bbox_inches="tight", pad_inches=PAD_INCHES, metadata={"CreationDate": None, "Producer": None})
+    (folder / f"{name}.json").write_text(json.dumps(record, indent=1, default=str))
     return png
 
 
@@ -98,24 +217,47 @@ def plot_mask_grid(ax_grid: np.ndarray, mask: torch.Tensor, image_shape: Sequenc
         ax.set_axis_off()
 
 
+def mask_key(channels: int) -> list[matplotlib.patches.Patch]:
+    """Legend patches for `mask_images`' colours: pruned black; kept amber, or R, G, B by channel (white: all three)."""
+    pruned = matplotlib.patches.Patch(facecolor="black", edgecolor="0.5", label="pruned")
+    if channels == 3:
+        kept = [matplotlib.patches.Patch(facecolor=colour, edgecolor="0.5", label=f"kept in channel {name}")
+                for colour, name in (((1, 0, 0), "R"), ((0, 1, 0), "G"), ((0, 0, 1), "B"))]
+        kept.append(matplotlib.patches.Patch(facecolor="white", edgecolor="0.5", label="kept in all three"))
+        return [pruned, *kept]
+    return [pruned, matplotlib.patches.Patch(facecolor=(1.0, 0.78, 0.2), edgecolor="0.5", label="kept")]
+
+
 def mask_grid_figure(masks: Mapping[str, torch.Tensor], image_shape: Sequence[int], rows: int = 8, cols: int = 15) -> plt.Figure:
-    """Side-by-side panels, one per entry of ``masks`` (title -> first-layer mask)."""
+    """Side-by-side panels, one per entry of ``masks`` (title -> first-layer mask), with a key (`mask_key`) at the right."""
     fig = plt.figure(figsize=(6.2 * len(masks), 3.6), layout="constrained")
     for subfig, (title, mask) in zip(np.atleast_1d(fig.subfigures(1, len(masks))), masks.items()):
         axes = subfig.subplots(rows, cols, gridspec_kw=dict(wspace=0.06, hspace=0.06))
         plot_mask_grid(axes, mask, image_shape)
         subfig.suptitle(title, fontsize=10)
+    fig.legend(handles=mask_key(image_shape[0]), loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=9)
     return fig
 
 
 def band(ax: plt.Axes, table: pd.DataFrame, x: str, y: str, *, by: str = "method", log_x: bool = False) -> None:
-    """Mean line with a min-max band over seeds, one line per value of ``by`` (Fig. 4's style)."""
+    """Mean line with a min-max band over seeds, one line per value of ``by`` (Fig. 4's style).
+
+    Legend labels: `METHOD_LABELS` of each value of ``by``; axis labels: `AXIS_LABELS` of
+    ``x`` and ``y``. A value with one point is a marker without a line. ``log_x``: log x
+    axis with a tick at every x value of ``table`` (e.g. each sparsity trained), labelled
+    with 3 significant digits.
+    """
     for key, group in table.groupby(by, sort=False):
         stats = group.groupby(x)[y].agg(["mean", "min", "max"]).sort_index()
-        (line,) = ax.plot(stats.index, stats["mean"], marker="o", ms=3, color=METHOD_COLOURS.get(key), label=METHOD_LABELS.get(key, key))
+        (line,) = ax.plot(stats.index, stats["mean"], marker="o", ms=3, ls="-" if len(stats) > 1 else "none", color=METHOD_COLOURS.get(key), label=METHOD_LABELS.get(key, key))
         ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.2, lw=0)
     if log_x:
         ax.set_xscale("log")
+        ticks = np.sort(table[x].unique())  # a tick at every value trained (e.g. each sparsity), not only at 10^k
+        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.3g}"))
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.tick_params(axis="x", labelrotation=90 if len(ticks) > 6 else 0, labelsize="small")
     ax.set_xlabel(AXIS_LABELS.get(x, x))
     ax.set_ylabel(AXIS_LABELS.get(y, y))
     ax.legend(frameon=False)
@@ -179,4 +321,156 @@ def locality_map_figure(maps: Mapping[str, torch.Tensor], radius: int | None = N
         ax.set_xlabel("dx (px)")
     axes[0, 0].set_ylabel("dy (px)")
     fig.colorbar(image, ax=axes[0, -1], label="share of pairs")
+    return fig
+
+
+def by_ipr(w: torch.Tensor) -> torch.Tensor:
+    """The rows of w (units, D), most localized first (largest inverse participation ratio)."""
+    return w[ipr(w).argsort(descending=True, stable=True)]
+
+
+KURTOSIS_PANELS = {
+    "kurtosis_mean": "mean κ",
+    "kurtosis": "|κ − 3|",
+    "kurtosis_shuffled": "|κ − 3|, weights at random positions",
+    "kurtosis_excess": "excess: real − random positions",
+}
+
+
+def kurtosis_figure(summary: pd.DataFrame) -> plt.Figure:
+    """Redman et al. Fig. 4B with its control: kurtosis vs the fraction of weights kept.
+
+    ``summary``: ``analysis.kurtosis_summary`` rows. Columns of panels: the paper's mean κ
+    (dashed: 3, a Gaussian), |κ − 3|, the same weights at random input positions, and the
+    excess of the real over the shuffled (dashed: 0); one row of panels per value of
+    ``data`` (data, clone), each column on one y scale, so that the clone's sampling noise
+    is seen at the data's scale. Mean line, min–max band over seeds (`band`); log x axis,
+    sparser to the right.
+    """
+    kinds = _data_first(summary.data)
+    fig, axes = plt.subplots(len(kinds), 4, figsize=(15, 3.2 * len(kinds)), sharex=True, sharey="col", squeeze=False)
+    for row, which in zip(axes, kinds):
+        table = summary[summary.data == which]
+        for ax, (column, label) in zip(row, KURTOSIS_PANELS.items()):
+            band(ax, table, "kept", column, log_x=True)
+            ax.set_title(f"{which}: {label}", fontsize=10)
+            ax.set_ylabel(label)
+        row[0].axhline(3, color="k", lw=0.8, ls="--")
+        row[3].axhline(0, color="k", lw=0.8, ls="--")
+    axes[0, 0].invert_xaxis()  # once: the x axis is shared by all panels
+    fig.tight_layout()
+    return fig
+
+
+def lag_figure(lag: pd.DataFrame) -> plt.Figure:
+    """The lagged test of Fig. 4: IMP's kurtosis excess after k rounds vs the localization round k + 1 adds.
+
+    ``lag``: ``analysis.lagged_localization`` rows of one dataset; one line per network
+    (seed) through its levels k = 0, 1, … in order; y > 0: round k + 1 made the masks
+    more local (the RF width ratio dropped).
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for seed, rows in lag.groupby("seed", sort=True):
+        ax.plot(rows.excess, rows["drop"], marker="o", ms=3, lw=0.7, label=f"seed {seed}")
+    ax.axhline(0, color="k", lw=0.8, ls="--")
+    ax.set_xlabel("kurtosis excess after k rounds (|κ − 3| − shuffled)")
+    ax.set_ylabel("RF width ratio: level k − level k + 1")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _data_first(values: pd.Series) -> list[str]:
+    """The distinct values of a ``data`` column, "data" before "clone" (and any other)."""
+    return sorted(set(values), key=lambda which: (which != "data", which))
+
+
+def _integer_ticks(ax: plt.Axes) -> None:
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+
+
+def _removal_ticks(ax: plt.Axes, rounds: int, axis: str = "x") -> None:
+    """Removal rounds 1 … rounds and "surv." (rounds + 1) as the ticks of ``axis``."""
+    labels = [str(r) for r in range(1, rounds + 1)] + ["surv."]
+    (ax.set_xticks if axis == "x" else ax.set_yticks)(range(1, rounds + 2), labels)
+
+
+def cavity_round0_figure(groups: pd.DataFrame, rounds: int) -> plt.Figure:
+    """Redman et al. Fig. 5B: mean cavity score at round 0 by the IMP round that removes the weight.
+
+    ``groups``: ``cavity_analysis.removal_group_means`` rows; one panel per value of
+    ``data`` (data, clone), on one y scale; mean line, min–max band over seeds (`band`);
+    the last point ("surv.") is the weights that survive all ``rounds`` rounds.
+    """
+    level0 = groups[groups.level == 0]
+    kinds = _data_first(level0.data)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 3.4), sharey=True, squeeze=False)
+    for ax, which in zip(axes[0], kinds):
+        band(ax, level0[level0.data == which], "removal_round", "score", by="data")
+        ax.axhline(0, color="k", lw=0.8, ls="--")
+        _removal_ticks(ax, rounds)
+        ax.set_xlabel("IMP round that removes the weight")
+        ax.set_ylabel("mean cavity score at round 0")
+        ax.set_title(which)
+    fig.tight_layout()
+    return fig
+
+
+def cavity_by_round_figure(groups: pd.DataFrame, rounds: int, *, linthresh: float = 0.01) -> plt.Figure:
+    """Redman et al. Fig. 5C: each removal group's mean cavity score on the weights still present, level by level.
+
+    ``groups``: ``cavity_analysis.removal_group_means`` rows of one dataset. Left: the
+    mean over seeds as an image (column k: θ(t_rewind) ⊙ m(k), the network IMP round
+    k + 1 starts from; blank: the group is already removed; red > 0, blue < 0). Right:
+    the same as one line per removal round. Both on a symmetric-log scale, linear within
+    ±``linthresh``, so that the small scores of the first levels stay visible.
+    """
+    grid = groups.groupby(["removal_round", "level"]).score.mean().unstack("level")
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
+    limit = float(np.nanmax(np.abs(grid.to_numpy())))
+    norm = matplotlib.colors.SymLogNorm(linthresh=linthresh, vmin=-limit, vmax=limit)
+    extent = (grid.columns[0] - 0.5, grid.columns[-1] + 0.5, grid.index[0] - 0.5, grid.index[-1] + 0.5)
+    image = axes[0].imshow(grid.to_numpy(), cmap="RdBu_r", norm=norm, aspect="auto", origin="lower", extent=extent)
+    _removal_ticks(axes[0], rounds, axis="y")
+    for ax in axes:
+        _integer_ticks(ax)
+    axes[0].set_xlabel("mask level k (scores on θ(t_rewind) ⊙ m(k))")
+    axes[0].set_ylabel("IMP round that removes the weight")
+    fig.colorbar(image, ax=axes[0], label="mean cavity score")
+    for (r, row), colour in zip(grid.iterrows(), plt.cm.viridis(np.linspace(0, 1, len(grid)))):
+        axes[1].plot(row.index, row.to_numpy(), marker="o", ms=3, color=colour, label=str(r) if r <= rounds else "surv.")
+    axes[1].axhline(0, color="k", lw=0.8, ls="--")
+    axes[1].set_yscale("symlog", linthresh=linthresh)
+    axes[1].set_xlabel("mask level k")
+    axes[1].set_ylabel("mean cavity score")
+    axes[1].legend(title="removed in round", frameon=False, fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def matched_pairs_figure(statistics: pd.DataFrame, *, linthresh: float = 0.001) -> plt.Figure:
+    """Fig. 5 with |W| controlled: matched-pair differences by mask level, and why they are needed.
+
+    ``statistics``: ``cavity_analysis.cavity_statistics`` rows of one dataset. Left: the
+    mean score difference of matched pairs (equal |θ(t_rewind)|, earlier- minus
+    later-removed) at each mask level in IMP's order, and at level 0 in oneshot's order
+    (its null); symmetric-log scale, linear within ±``linthresh``. Right: Spearman
+    ρ(removal round, |W|), how strongly magnitude alone predicts removal. Mean line,
+    min–max band over seeds (`band`).
+    """
+    imp = statistics.assign(order="imp", difference=statistics.matched_imp)
+    oneshot = statistics[statistics.level == 0].assign(order="oneshot", difference=lambda t: t.matched_oneshot)
+    pairs = pd.concat([imp, oneshot], ignore_index=True).dropna(subset=["difference"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    band(axes[0], pairs, "level", "difference", by="order")
+    for ax in axes:
+        _integer_ticks(ax)
+    axes[0].axhline(0, color="k", lw=0.8, ls="--")
+    axes[0].set_yscale("symlog", linthresh=linthresh)
+    axes[0].set_xlabel("mask level k")
+    axes[0].set_ylabel("matched pairs: earlier − later score")
+    band(axes[1], statistics, "level", "rho_round_weight", by="data")
+    axes[1].set_xlabel("mask level k")
+    axes[1].set_ylabel("Spearman ρ(removal round, |W|)")
+    fig.tight_layout()
     return fig

@@ -1,33 +1,48 @@
 """Run the notebook suite with a preset: ``python -m imprf_utils.reproduce --preset default``.
 
 Each notebook runs with papermill, in order, into the output folder, with the preset's
-parameters that the notebook declares; then an ``index.html`` links every executed
-notebook (as HTML) and every figure written under ``figures/``.
+parameters that the notebook declares; then an ``index.html`` report gives the preset and
+its scale, and per notebook its run time, its claims roll-up (``claims_NN.json``) and its
+figures with captions, linking every executed notebook (as HTML).
 """
 
 from __future__ import annotations
 
 import argparse
 import html
+import json
 import os
+import re
 import sys
+import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import papermill
 from nbconvert import HTMLExporter
 
+from imprf_utils.claims import VERDICTS, estimate_text, find_records, read_claims_record, rollup
+from imprf_utils import plots
+from imprf_utils.numerics import pin_this_process
 from imprf_utils.plots import FIGURES
 from imprf_utils.presets import load_preset
 
 TIMEOUT_S = 6 * 3600  # per cell: a killed kernel must not hang papermill forever
 
 
-def run_notebook(notebook: Path, out_dir: Path, preset: dict) -> tuple[Path, float]:
-    """Execute one notebook with the preset parameters it declares; return its output path and time."""
+def run_notebook(notebook: Path, out_dir: Path, preset: dict, preset_name: str | None = None) -> tuple[Path, float]:
+    """Execute one notebook with the preset parameters it declares; return its output path and time.
+
+    ``preset_name`` (default: the preset's own ``preset`` entry) is injected as the notebook's
+    ``preset`` parameter, so its claims record and default figures folder carry it. A cell
+    progress bar shows on a terminal.
+    """
     declared = {p for p in papermill.inspect_notebook(str(notebook))}
-    parameters = {k: v for k, v in preset.items() if k in declared}
+    values = {**preset, "preset": preset_name or preset.get("preset", "default")}
+    parameters = {k: v for k, v in values.items() if k in declared}
     output = out_dir / notebook.name
     start = time.perf_counter()
     papermill.execute_notebook(
@@ -37,7 +52,7 @@ def run_notebook(notebook: Path, out_dir: Path, preset: dict) -> tuple[Path, flo
         kernel_name="python3",
         cwd=str(notebook.parent),
         execution_timeout=TIMEOUT_S,
-        progress_bar=False,
+        progress_bar=sys.stderr.isatty(),
     )
     return output, time.perf_counter() - start
 
@@ -53,48 +68,214 @@ def strip_volatile_metadata(path: Path) -> None:
 
 
 def refresh_committed(notebook: Path) -> float:
-    """Re-execute a notebook in place with its own (default) parameters, for committing its outputs."""
+    """Re-execute a notebook in place with its own (default) parameters, for committing its outputs.
+
+    Its figures and claims record go to the tracked ``figures/`` (the only run that writes there).
+    """
+    os.environ["IMPRF_FIGURES"] = str(FIGURES)
     start = time.perf_counter()
     papermill.execute_notebook(
         str(notebook), str(notebook), kernel_name="python3", cwd=str(notebook.parent),
-        execution_timeout=TIMEOUT_S, progress_bar=False,
+        execution_timeout=TIMEOUT_S, progress_bar=sys.stderr.isatty(),
     )
     strip_volatile_metadata(notebook)
     return time.perf_counter() - start
 
 
-def figures_root(preset: dict, notebooks_dir: Path) -> Path:
+def write_golden(notebook: Path, golden_dir: Path) -> float:
+    """Execute a notebook with the smoke preset into ``golden_dir``, for tests/test_portability.py.
+
+    Its run store and figures go to a temporary folder (IMPRF_RUN_STORE, IMPRF_FIGURES), so the
+    copy names no path of this machine; nbval re-executes it on emulated machines.
+    """
+    golden_dir.mkdir(parents=True, exist_ok=True)
+    smoke = {**load_preset("smoke"), "run_store": None, "figures_dir": None}
+    with tempfile.TemporaryDirectory() as scratch:
+        saved = {k: os.environ.get(k) for k in ("IMPRF_FIGURES", "IMPRF_RUN_STORE")}
+        os.environ.update(IMPRF_FIGURES=f"{scratch}/figures", IMPRF_RUN_STORE=f"{scratch}/runs")
+        try:
+            output, seconds = run_notebook(notebook, golden_dir, smoke, "smoke")
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+    strip_volatile_metadata(output)
+    return seconds
+
+
+def figures_root(preset: dict, notebooks_dir: Path, preset_name: str = "default") -> Path:
     """Where the notebooks write figures with this preset: its figures_dir (relative to the
-    notebooks' folder, papermill's working directory), or the repository's figures/."""
+    notebooks' folder, papermill's working directory), else $IMPRF_FIGURES, else build/<preset>/figures."""
     if preset.get("figures_dir"):
         return (notebooks_dir / preset["figures_dir"]).resolve()
-    return FIGURES
+    return plots.figures_root(None, preset_name)
 
 
-def write_index(out_dir: Path, preset_name: str, executed: list[tuple[Path, float]], figures_dir: Path = FIGURES) -> Path:
-    """HTML pages of the executed notebooks and an index linking them and the figures under ``figures_dir``."""
+VERDICT_COLOURS = {"holds": "#1e8449", "inconclusive": "#7f8c8d", "fails": "#c0392b"}
+SCALE_KEYS = ("dataset", "seeds", "hidden", "steps", "rounds", "prune_rate", "device")
+STYLE = (
+    "body{font-family:sans-serif;margin:2em;max-width:80em}"
+    ".banner{background:#fff3b0;border:1px solid #e0c000;padding:.6em 1em;font-weight:bold}"
+    "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}"
+    "figure{display:inline-block;vertical-align:top;width:31%;margin:.5em}"
+    "img{width:100%;border:1px solid #ccc}figcaption{font-size:.85em}"
+    + "".join(f".{v}{{color:{c};font-weight:bold}}" for v, c in VERDICT_COLOURS.items())
+)
+
+
+def notebook_number(name: str) -> str:
+    """A notebook's two-digit prefix ("03" for "03_imp_vs_oneshot_vs_random"), or its whole name."""
+    return name[:2] if name[:2].isdigit() else name
+
+
+def paper_figure(name: str) -> str | None:
+    """The paper figure a figure's file name declares: "fig4a_rf_width..." -> "Fig. 4A"."""
+    match = re.match(r"fig(\d+)([a-z]?)(?:_|$)", name)
+    return f"Fig. {match[1]}{match[2].upper()}" if match else None
+
+
+def figure_caption(name: str, meta: Mapping[str, Any]) -> str:
+    """A caption from the JSON ``save_figure`` writes beside a figure: its own "caption" if it has
+    one, else the paper figure, the dataset, the seeds and the commit that made it."""
+    if meta.get("caption"):
+        return str(meta["caption"])
+    parameters = meta.get("parameters", {})
+    parts = [paper_figure(name) or name]
+    if parameters.get("preset"):
+        parts.append(f"preset {parameters['preset']}")
+    if parameters.get("dataset"):
+        parts.append(str(parameters["dataset"]))
+    seeds = parameters.get("seeds")
+    if isinstance(seeds, list):
+        parts.append(f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}")
+    if meta.get("git_commit"):
+        parts.append(f"commit {str(meta['git_commit'])[:7]}")
+    return " · ".join(parts)
+
+
+def figure_owner(name: str, meta: Mapping[str, Any], sources: Mapping[str, str]) -> str | None:
+    """The notebook (by number) that wrote a figure: the JSON's "notebook" field, else the
+    notebook whose code names the figure in quotes; None when neither says."""
+    declared = meta.get("notebook") or meta.get("parameters", {}).get("notebook")
+    if declared:
+        number = notebook_number(Path(str(declared)).name)
+        return number if number in sources else None
+    for number, source in sources.items():
+        if f'"{name}"' in source or f"'{name}'" in source:
+            return number
+    return None
+
+
+def scale_text(preset: Mapping[str, Any]) -> str:
+    """The preset's scale in one line: dataset, seeds, widths, steps, rounds, ..."""
+    parts = []
+    for key in SCALE_KEYS:
+        if key not in preset:
+            continue
+        value = preset[key]
+        if key == "seeds" and isinstance(value, list):
+            value = f"{len(value)} ({', '.join(map(str, value))})"
+        elif key == "hidden" and isinstance(value, list):
+            value = "×".join(map(str, value))
+        parts.append(f"{key} {html.escape(str(value))}")
+    return " · ".join(parts)
+
+
+def claims_html(record: dict) -> str:
+    """A notebook's claims: counts by kind and verdict, then each row's estimate and verdict."""
+    counts = rollup([record])
+    head = "".join(f"<th>{v}</th>" for v in ("kind", *VERDICTS, "total"))
+    body = "".join(
+        f"<tr><td>{html.escape(r['kind'])}</td>" + "".join(f"<td>{r[v]}</td>" for v in (*VERDICTS, "total")) + "</tr>"
+        for r in counts.to_dict("records")
+    )
+    rows = "".join(
+        f"<tr><td>{html.escape(row['kind'])}</td><td>{html.escape(row['claim'])}</td>"
+        f"<td>{html.escape(str(row.get('figure', '')))}</td><td>{html.escape(estimate_text(row))}</td>"
+        f'<td class="{row["verdict"]}">{row["verdict"]}</td></tr>'
+        for row in record["rows"]
+    )
+    source = f"dataset {record.get('dataset', '?')}, preset {record['preset']}, commit {str(record['commit'] or 'unknown')[:7]}"
+    return (
+        f"<p>Claims ({html.escape(source)}):</p><table><tr>{head}</tr>{body}</table>"
+        f"<table><tr><th>kind</th><th>claim</th><th>figure</th><th>estimate [interval]</th><th>verdict</th></tr>{rows}</table>"
+    )
+
+
+def figures_html(figures: list[tuple[Path, str]], out_dir: Path) -> str:
+    links = [(html.escape(os.path.relpath(p, out_dir)), caption) for p, caption in figures]
+    return "".join(
+        f'<figure><a href="{link}"><img src="{link}" alt="{html.escape(caption)}"></a>'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for link, caption in links
+    )
+
+
+def write_index(
+    out_dir: Path,
+    preset_name: str,
+    executed: list[tuple[Path, float]],
+    figures_dir: Path = FIGURES,
+    preset: Mapping[str, Any] | None = None,
+) -> Path:
+    """HTML pages of the executed notebooks and an ``index.html`` report.
+
+    The report gives the preset and its scale (``preset``'s dataset, seeds, widths...; a
+    banner for the smoke preset), then per notebook its run time, its claims roll-up
+    from ``claims_NN.json`` under ``figures_dir`` and its figures with captions; figures
+    no executed notebook claims go to a last "Figures" section.
+    """
     exporter = HTMLExporter()
-    items = []
+    sources: dict[str, str] = {}
+    pages = []
     for path, seconds in executed:
-        body, _ = exporter.from_notebook_node(nbformat.read(path, as_version=4))
+        notebook = nbformat.read(path, as_version=4)
+        body, _ = exporter.from_notebook_node(notebook)
         page = path.with_suffix(".html")
         page.write_text(body)
-        items.append(f'<li><a href="{page.name}">{html.escape(path.stem)}</a> ({seconds:.0f} s)</li>')
-    figures = sorted(figures_dir.rglob("*.png"))
-    links = [html.escape(os.path.relpath(p, out_dir)) for p in figures]
-    cards = "".join(
-        f'<figure><a href="{link}"><img src="{link}"></a>'
-        f"<figcaption>{html.escape(str(p.relative_to(figures_dir)))}</figcaption></figure>"
-        for p, link in zip(figures, links)
-    )
+        number = notebook_number(path.stem)
+        sources[number] = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+        pages.append((number, path.stem, page.name, seconds))
+
+    records: dict[str, list[dict]] = {}
+    for record_file in find_records(figures_dir) if figures_dir.is_dir() else []:
+        records.setdefault(record_file.name[len("claims_"):-len(".json")], []).append(read_claims_record(record_file))
+
+    owned: dict[str | None, list[tuple[Path, str]]] = {}
+    for png in sorted(figures_dir.rglob("*.png")) if figures_dir.is_dir() else []:
+        meta_file = png.with_suffix(".json")
+        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        owned.setdefault(figure_owner(png.stem, meta, sources), []).append((png, figure_caption(png.stem, meta)))
+
+    smoke = Path(preset_name).stem == "smoke" or (preset or {}).get("preset") == "smoke"
+    parts = [
+        f"<!doctype html><meta charset=utf-8><title>imprf: {html.escape(preset_name)}</title><style>{STYLE}</style>",
+        f"<h1>imprf — preset {html.escape(preset_name)}</h1>",
+    ]
+    if smoke:
+        parts.append('<p class="banner">smoke preset: checks the plumbing, not the science</p>')
+    if preset:
+        parts.append(f"<p>Scale: {scale_text(preset)}</p>")
+    total = sum(seconds for *_, seconds in pages)
+    parts.append(f"<p>{len(pages)} notebook{'s' if len(pages) != 1 else ''}, {total:.0f} s in all.</p>")
+    parts.append("<h2>Notebooks</h2><ol>" + "".join(
+        f'<li><a href="#nb{html.escape(number)}">{html.escape(stem)}</a> ({seconds:.0f} s)</li>'
+        for number, stem, _, seconds in pages
+    ) + "</ol>")
+    for number, stem, page, seconds in pages:
+        parts.append(f'<h2 id="nb{html.escape(number)}"><a href="{html.escape(page)}">{html.escape(stem)}</a> — {seconds:.0f} s</h2>')
+        notebook_records = records.get(number, [])
+        if notebook_records:
+            parts.extend(claims_html(record) for record in notebook_records)
+        else:
+            parts.append(f"<p>No claims record (claims_{html.escape(number)}.json) under {html.escape(str(figures_dir))}.</p>")
+        parts.append(figures_html(owned.get(number, []), out_dir))
+    if owned.get(None):
+        parts.append("<h2>Figures</h2>" + figures_html(owned[None], out_dir))
     index = out_dir / "index.html"
-    index.write_text(
-        "<!doctype html><meta charset=utf-8><title>imprf: " + html.escape(preset_name) + "</title>"
-        "<style>body{font-family:sans-serif;margin:2em}figure{display:inline-block;width:30%;margin:.5em}"
-        "img{width:100%;border:1px solid #ccc}</style>"
-        f"<h1>imprf — preset {html.escape(preset_name)}</h1><h2>Notebooks</h2><ol>{''.join(items)}</ol>"
-        f"<h2>Figures</h2>{cards}"
-    )
+    index.write_text("".join(parts))
     return index
 
 
@@ -105,22 +286,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--in-place", action="store_true", help="re-execute the notebooks in place with their defaults (to commit outputs)"
     )
+    parser.add_argument(
+        "--golden", type=Path, metavar="DIR", help="execute the notebooks with the smoke preset into DIR (tests/golden)"
+    )
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
-    if args.in_place:
+    pin_this_process()  # the kernels start with the pinned numerics (imprf_utils.numerics)
+    if args.in_place or args.golden:
         for notebook in args.notebooks:
-            print(f"refreshing {notebook.name} ...", flush=True)
-            print(f"  done in {refresh_committed(notebook.resolve()):.0f} s", flush=True)
+            print(f"{'refreshing' if args.in_place else 'golden copy of'} {notebook.name} ...", flush=True)
+            seconds = refresh_committed(notebook.resolve()) if args.in_place else write_golden(notebook.resolve(), args.golden)
+            print(f"  done in {seconds:.0f} s", flush=True)
         return 0
     preset = load_preset(args.preset)
-    out_dir = args.out or Path("build") / Path(args.preset).stem
+    name = Path(args.preset).stem
+    out_dir = args.out or Path("build") / name
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = []
-    for notebook in args.notebooks:
-        print(f"running {notebook.name} with preset {args.preset} ...", flush=True)
-        executed.append(run_notebook(notebook.resolve(), out_dir, preset))
+    for i, notebook in enumerate(args.notebooks, 1):
+        print(f"[{i}/{len(args.notebooks)}] {notebook.name} with preset {name} ...", flush=True)
+        executed.append(run_notebook(notebook.resolve(), out_dir, preset, name))
         print(f"  done in {executed[-1][1]:.0f} s -> {executed[-1][0]}", flush=True)
-    index = write_index(out_dir, str(args.preset), executed, figures_root(preset, args.notebooks[0].resolve().parent))
+    figures = figures_root(preset, args.notebooks[0].resolve().parent, name)
+    index = write_index(out_dir, name, executed, figures, preset)
     print(f"index: {index}")
     return 0
 

@@ -1,5 +1,9 @@
 """Synthetic images generated on the fly: Ingrosso & Goldt's NLGP and the skewed-texture task.
 
+The images are pure functions of a torch.Generator; `nlgp_dataset` and
+`skewed_texture_dataset` turn them into the ``nlgp`` and ``skewed_texture`` datasets of
+`imprf_utils.data.load_dataset`.
+
 Both start from a stationary Gaussian field z on an L×L grid whose covariance is separable,
 C = C1 ⊗ C1 (pixel index i*L + j), with the squared-exponential 1-D correlation
 
@@ -12,8 +16,8 @@ z = A1 G A1ᵀ for G with i.i.d. N(0, 1) entries has Cov(z_ij, z_kl) = C1_ik C1_
 covariance is never formed.
 
 References: Ingrosso & Goldt, "Data-driven emergence of convolutional structure in neural
-networks", PNAS 2022 (NLGP); the skewed-texture task is the suite's own (task (e) of the
-prototype, see shared/prototype.md): classes share one covariance and differ in a global
+networks", PNAS 2022 (NLGP); the skewed-texture task is the suite's own (why it is built
+so: docs/default_task.md): classes share one covariance and differ in a global
 template and in the sign of a local third-order statistic, so a Gaussian clone keeps only
 the template.
 """
@@ -25,6 +29,9 @@ import math
 
 import numpy as np
 import torch
+
+from imprf_utils.dataset import DEFAULT_SIZE, Dataset, balanced_labels, split_generator
+from imprf_utils.errors import ConfigError
 
 NUGGET = 1e-3
 """Added to the diagonal of C1 before it is rescaled to unit diagonal (Ingrosso & Goldt)."""
@@ -171,3 +178,78 @@ def skewed_texture_moments(
     templates = texture_templates(size).double().reshape(2, -1)
     means = amplitude * templates[torch.arange(4) % 2]
     return means, cov
+
+
+# --------------------------------------------------------------------------- the tasks as datasets
+
+
+def _per_class(value: float | tuple[float, ...], name: str) -> tuple[float, ...]:
+    """A number or a sequence of positive numbers as a tuple of floats."""
+    values = tuple(float(v) for v in value) if isinstance(value, (tuple, list)) else (float(value),)
+    if not values or min(values) <= 0:
+        raise ConfigError(f"nlgp: {name} must be positive, one number or one per class: {value!r}")
+    return values
+
+
+def nlgp_classes(
+    xi: float | tuple[float, ...], gain: float | tuple[float, ...]
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(ξ_c), (g_c) for each class c; a scalar is shared by all classes. Two or more classes."""
+    xis, gains = _per_class(xi, "xi"), _per_class(gain, "gain")
+    num_classes = max(len(xis), len(gains))
+    if num_classes < 2 or {len(xis), len(gains)} - {1, num_classes}:
+        raise ConfigError(
+            f"nlgp needs two or more classes: give xi and/or gain as tuples of one length "
+            f"(got xi={xi!r}, gain={gain!r})"
+        )
+    return xis * (num_classes // len(xis)), gains * (num_classes // len(gains))
+
+
+def nlgp_dataset(
+    split: str,
+    seed: int,
+    *,
+    n: int | None = None,
+    xi: float | tuple[float, ...] = (1.0, 2.0, 3.0, 4.0),
+    gain: float | tuple[float, ...] = 10.0,
+    size: int = 16,
+    periodic: bool = True,
+) -> Dataset:
+    """The ``nlgp`` dataset: class c is `nlgp_images` with (ξ_c, g_c); a scalar xi or gain is
+    shared by all classes. n defaults to DEFAULT_SIZE[split]."""
+    xis, gains = nlgp_classes(xi, gain)
+    num_classes = len(xis)
+    generator = split_generator(seed, split)
+    y = balanced_labels(DEFAULT_SIZE[split] if n is None else n, num_classes, generator)
+    x = torch.empty(len(y), 1, size, size)
+    for c in range(num_classes):
+        index = (y == c).nonzero().squeeze(1)
+        x[index] = nlgp_images(
+            len(index), size=size, xi=xis[c], gain=gains[c], periodic=periodic, generator=generator
+        )
+    names = [f"xi={a:g}, gain={g:g}" for a, g in zip(xis, gains)]
+    return Dataset(x, y, num_classes, "nlgp", class_names=names, periodic=periodic)
+
+
+def skewed_texture_dataset(
+    split: str,
+    seed: int,
+    *,
+    n: int | None = None,
+    sigma: float = 1.0,
+    amplitude: float = 0.25,
+    xi: float = 2.0,
+    size: int = 16,
+) -> Dataset:
+    """The ``skewed_texture`` dataset: four classes, template T_(c mod 2) × sign of a log-normal
+    texture (`skewed_texture_images`); periodic. n defaults to DEFAULT_SIZE[split]."""
+    if sigma <= 0 or xi <= 0:
+        raise ConfigError(f"skewed_texture: sigma and xi must be positive, got {sigma}, {xi}")
+    generator = split_generator(seed, split)
+    y = balanced_labels(DEFAULT_SIZE[split] if n is None else n, 4, generator)
+    x = skewed_texture_images(
+        y, size=size, sigma=sigma, amplitude=amplitude, xi=xi, generator=generator
+    )
+    return Dataset(
+        x, y, 4, "skewed_texture", class_names=list(SKEWED_TEXTURE_CLASSES), periodic=True
+    )

@@ -116,6 +116,18 @@ def accuracy(model: MaskedFCN, data: DeviceData, batch_size: int = 4096, precisi
     return correct / len(data)
 
 
+@torch.no_grad()
+def sgd_step(params: Sequence[torch.Tensor], lr: float) -> None:
+    """Plain SGD on every parameter at once: p <- p - lr * p.grad (one fused ``_foreach_add_``).
+
+    The same arithmetic as ``torch.optim.SGD`` without momentum or weight decay; the grads
+    are then dropped (None), so the next backward writes them instead of adding to them.
+    """
+    torch._foreach_add_(params, [p.grad for p in params], alpha=-lr)
+    for p in params:
+        p.grad = None
+
+
 @dataclass
 class TrainResult:
     steps: list[int]  # evaluation steps
@@ -143,14 +155,17 @@ def train(
 
     Replica k draws its batches from ``batch_seeds[k]``; replicas with one seed share the
     batch (one gather; with a single seed the input is (B, D) for all). The summed loss
-    gives each replica the gradient of its own mean loss. Masked weights get zero gradient through ``W * M``, so pruned weights
-    stay exactly zero. If ``rewind_step`` lies in ``[start_step, steps)`` the state at that
+    gives each replica the gradient of its own mean loss, and each replica gets the bits it
+    gets when trained alone. Masked weights get zero gradient (`models.masked_linear`), so
+    pruned weights stay exactly zero; the update is `sgd_step`. If ``rewind_step`` lies in ``[start_step, steps)`` the state at that
     step (before its update) is returned as ``rewind_state``. ``precision``: see the module
     docstring.
     """
     device = train_data.x.device
     model.train()
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.0, weight_decay=0.0)
+    params = list(model.parameters())
+    for p in params:
+        p.grad = None
     k = model.replicas
     if len(batch_seeds) != k:
         raise ValueError(f"{len(batch_seeds)} batch seeds for {k} replicas")
@@ -174,9 +189,8 @@ def train(
                 logits = model(train_data.inputs(index))  # (K, B, C)
             target = train_data.y[index].expand(k, -1)
             loss = F.cross_entropy(logits.float().flatten(0, 1), target.flatten(), reduction="none").view(k, -1).mean(1)
-            opt.zero_grad(set_to_none=True)
             loss.sum().backward()
-            opt.step()
+            sgd_step(params, lr)
             loss_sum += loss.detach()
             seen += 1
             if (step + 1) % eval_every == 0 or step + 1 == steps:

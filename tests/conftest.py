@@ -1,8 +1,21 @@
-"""Shared fixtures: one small IMP experiment, trained once per test session."""
+"""Shared fixtures: one small IMP experiment, trained once per test session.
 
-import pytest
+Every test process runs torch on one thread, and so do the subprocesses it starts (they
+inherit OMP_NUM_THREADS and MKL_NUM_THREADS, set here over any pinned value): the tests'
+networks are too small to gain from a second thread, and test processes (pytest-xdist
+workers, Dask workers, notebook kernels) compete for the same cores.
+"""
 
-from imprf_utils.experiment import Experiment, ExperimentConfig, run_experiment
+import os
+
+os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+from imprf_utils.experiment import Experiment, ExperimentConfig, run_experiment  # noqa: E402
 
 CONFIG = ExperimentConfig(
     dataset="skewed_texture",

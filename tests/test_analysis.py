@@ -1,4 +1,6 @@
-"""The analysis behind Figs. 4B and 5B-C: kurtosis per level, cavity scores by removal round, |W| controls."""
+"""The analysis behind Fig. 4B and the notebooks' setup: kurtosis per level, per-network effects, the lagged test."""
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -8,19 +10,20 @@ import torch
 
 from imprf_utils.analysis import (
     connection_summary,
-    cavity_by_removal_round,
-    cavity_tables,
-    cavity_within_magnitude_bins,
     first_layer,
     first_layer_inputs,
+    gaussian_kurtosis_bound,
     kurtosis_summary,
+    lagged_localization,
     level_summary,
-    removal_magnitude_control,
-    rewind_cavity_scores,
-    split_half_se,
+    notebook_runs,
+    per_seed,
+    per_seed_spearman,
+    width_ratios,
 )
-from conftest import CONFIG
-
+from imprf_utils.data import Dataset
+from imprf_utils.experiment import ExperimentConfig
+from conftest import CONFIG, TINY
 
 
 def class_non_gaussianity(h: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -63,119 +66,6 @@ def test_kurtosis_summary_selects_levels_and_test_rows(experiment):
     assert table["kurtosis"][1] == pytest.approx(np.nanmean(class_non_gaussianity(h, y)), rel=1e-9)
 
 
-def test_split_half_se():
-    # halves differing by ±d around the whole-sample value: SE = d / 2
-    assert split_half_se([1.0, 2.0], [1.0 + 0.4, 2.0 - 0.4]) == pytest.approx(0.2)
-    assert split_half_se([3.0], [3.0]) == 0.0
-    rng = np.random.default_rng(0)  # mean of n draws: SE of the whole = 1/sqrt(n)
-    halves = rng.normal(size=(2, 4000, 200)).mean(axis=2)
-    assert split_half_se(*halves) == pytest.approx(1 / np.sqrt(400), rel=0.05)
-    with pytest.raises(ValueError, match="equal"):
-        split_half_se([1.0], [1.0, 2.0])
-
-
-# --- Fig. 5B-C --------------------------------------------------------------------------
-
-
-def test_rewind_cavity_scores_brute_force_on_the_rewind_weights(experiment):
-    scores, weight = rewind_cavity_scores(experiment, "level_2")
-    rewind = experiment.run.load("level_0", "rewind")["weights.0"][0]
-    assert torch.equal(weight, rewind)  # θ(t_rewind), not the trained weights
-    mask = experiment.masks("level_2")[0]
-    assert bool(scores[~mask].isnan().all()) and not bool(scores[mask].isnan().any())
-
-    _, test_ds = experiment.data
-    x = test_ds.x.flatten(1).double().numpy()  # float data, no BatchNorm: the layer sees x
-    y = test_ds.y.numpy()
-    w = (rewind * mask).double().numpy()
-    h = x @ w.T
-    base = class_non_gaussianity(h, y)
-    units, inputs = torch.nonzero(mask)[:: max(1, int(mask.sum()) // 25)].T.tolist()
-    for i, j in zip(units, inputs):
-        cut = h[:, i] - w[i, j] * x[:, j]
-        brute = class_non_gaussianity(cut[:, None], y)[0] - base[i]
-        assert float(scores[i, j]) == pytest.approx(brute, abs=1e-8)
-
-
-def test_cavity_by_removal_round_holds_the_weights_present_at_each_level(experiment):
-    table = cavity_by_removal_round(experiment)
-    removal = experiment.removal_round(0)
-    assert sorted(table.level.unique()) == [0, 1, 2, 3]
-    for k in range(4):
-        rows = table[table.level == k]
-        assert len(rows) == int(experiment.masks(f"level_{k}")[0].sum())
-        assert (rows.removal_round > k).all()
-        assert np.array_equal(np.bincount(rows.removal_round, minlength=5), np.bincount(removal[removal > k], minlength=5))
-    scores, weight = rewind_cavity_scores(experiment, "level_0")
-    level0 = table[table.level == 0]
-    np.testing.assert_array_equal(level0.score.to_numpy(), scores.flatten().numpy())
-    np.testing.assert_array_equal(level0.abs_weight.to_numpy(), weight.abs().double().flatten().numpy())
-    np.testing.assert_array_equal(level0.removal_round.to_numpy(), removal.flatten().numpy())
-
-
-def test_cavity_tables_label_data_and_seed_and_take_test_rows(experiment):
-    table = cavity_tables([experiment], levels=[1], samples=slice(0, None, 2))
-    assert set(table.data) == {"data"} and set(table.seed) == {CONFIG.seed} and set(table.level) == {1}
-    scores, _ = rewind_cavity_scores(experiment, "level_1", samples=slice(0, None, 2))
-    mask = experiment.masks("level_1")[0]
-    np.testing.assert_array_equal(table.score.to_numpy(), scores[mask].numpy())
-    full, _ = rewind_cavity_scores(experiment, "level_1")
-    assert not np.allclose(table.score.to_numpy(), full[mask].numpy(), equal_nan=True)
-
-
-# --- the |W| control --------------------------------------------------------------------
-
-
-def synthetic_weights(score_of, n=20_000, rounds=10, seed=0) -> pd.DataFrame:
-    """Weights whose removal round follows |W| with noise, and a score given by ``score_of``."""
-    rng = np.random.default_rng(seed)
-    w = np.abs(rng.normal(size=n))
-    noisy = w + 0.3 * rng.normal(size=n)
-    removal = 1 + np.minimum((scipy.stats.rankdata(noisy) / n * (rounds + 1)).astype(int), rounds)
-    return pd.DataFrame(dict(level=0, removal_round=removal, abs_weight=w, score=score_of(w, removal, rng)))
-
-
-def test_control_sees_nothing_when_the_score_is_a_function_of_magnitude():
-    table = synthetic_weights(lambda w, r, rng: -w + 0.01 * rng.normal(size=w.size))
-    control = removal_magnitude_control(table)
-    assert control["rho_round_weight"] > 0.8  # magnitude predicts removal
-    assert control["rho_score_round"] < -0.8  # so the score "predicts" it too
-    assert abs(control["partial_score_round"]) < 0.05  # but nothing beyond magnitude
-    bins = cavity_within_magnitude_bins(table, split=5)
-    assert len(bins) == 10 and bins.early_count.sum() + bins.late_count.sum() == len(table)
-    assert (bins.weight_low.diff().dropna() > 0).all()
-    raw = table.score[table.removal_round <= 5].mean() - table.score[table.removal_round > 5].mean()
-    assert raw > 0.5
-    assert np.nanmax(np.abs(bins.difference)) < 0.1 * raw  # bins remove the magnitude effect
-
-
-def test_control_finds_a_score_that_predicts_removal_beyond_magnitude():
-    table = synthetic_weights(lambda w, r, rng: np.where(r <= 5, 1.0, -1.0) + 0.1 * rng.normal(size=w.size))
-    assert removal_magnitude_control(table)["partial_score_round"] < -0.3
-    bins = cavity_within_magnitude_bins(table, split=5)
-    defined = bins.difference.dropna()
-    assert len(defined) >= 3
-    np.testing.assert_allclose(defined, 2.0, atol=0.05)
-
-
-def test_bins_leave_out_nan_scores_and_small_groups():
-    table = pd.DataFrame(
-        dict(level=0, removal_round=[1] * 30 + [6] * 30 + [1] * 5, abs_weight=np.arange(65.0), score=[1.0] * 30 + [0.0] * 29 + [np.nan] + [2.0] * 5)
-    )
-    bins = cavity_within_magnitude_bins(table, split=5, bins=2, min_count=6)
-    assert bins.early_count.sum() + bins.late_count.sum() == 64  # the NaN score is dropped
-    assert bins.early_count.tolist() == [30, 5] and bins.late_count.tolist() == [2, 27]
-    assert bins.difference.isna().all()  # every bin holds fewer than 6 of one group
-    kept = table.drop(index=59)
-    expected = scipy.stats.spearmanr(kept.score, kept.removal_round).statistic
-    assert removal_magnitude_control(table)["rho_score_round"] == pytest.approx(expected)
-
-
-def test_control_is_nan_when_only_one_removal_round_is_left():
-    table = synthetic_weights(lambda w, r, rng: rng.normal(size=w.size)).assign(removal_round=11)
-    assert all(np.isnan(v) for v in removal_magnitude_control(table).values())
-
-
 def test_connection_summary_has_the_binomial_null_and_a_placement_control(experiment):
     table = connection_summary(experiment)
     assert len(table) == len(experiment.level_names("imp")) + 2 * len(experiment.config.compare_levels)
@@ -187,3 +77,137 @@ def test_connection_summary_has_the_binomial_null_and_a_placement_control(experi
     random = table[table.method == "random"]
     # random masks keep a uniformly random subset of the layer: binomial counts within noise
     assert (random.dispersion.between(0.5, 1.6)).all()
+
+
+# --- the notebooks' setup ---------------------------------------------------------------
+
+
+def notebook_parameters(tmp_path, **changes) -> dict:
+    """A notebook's parameters after papermill's injection: TINY's fields plus the notebook-only ones."""
+    fields = {k: v for k, v in TINY.as_dict().items() if k not in ("seed", "clone")}
+    return {
+        **fields,
+        "hidden": list(TINY.hidden),
+        "compare_levels": list(TINY.compare_levels),
+        "preset": "smoke",
+        "seeds": [0, 1],
+        "clone_compare_levels": [2],
+        "run_store": str(tmp_path / "runs"),
+        "device": "cpu",
+        "figures_dir": str(tmp_path / "figures"),
+        "rounds": TINY.rounds,
+        **changes,
+    }
+
+
+def test_notebook_runs_builds_data_and_clone_experiments_per_seed(tmp_path):
+    runs = notebook_runs(notebook_parameters(tmp_path, unrelated_parameter=3))
+    assert [e.config for e in runs.data] == [dataclasses.replace(TINY, seed=s) for s in (0, 1)]
+    assert [e.config for e in runs.clone] == [dataclasses.replace(TINY, seed=s, clone=True, compare_levels=(2,)) for s in (0, 1)]
+    assert runs.experiments == runs.data + runs.clone
+    assert all(not e.missing_levels() for e in runs.experiments)  # trained into the given store
+    assert all(str(e.run.path).startswith(str(tmp_path / "runs")) for e in runs.experiments)
+    assert runs.dataset == "skewed_texture" and runs.figures_dir == tmp_path / "figures"
+    assert runs.params["seeds"] == [0, 1] and ExperimentConfig.from_dict(
+        {k: v for k, v in runs.params.items() if k != "seeds"}
+    ) == runs.data[0].config
+
+
+def test_notebook_runs_names_a_missing_parameter(tmp_path):
+    parameters = notebook_parameters(tmp_path)
+    del parameters["clone_compare_levels"]
+    with pytest.raises(KeyError, match="clone_compare_levels"):
+        notebook_runs(parameters)
+
+
+# --- per-network effects ----------------------------------------------------------------
+
+
+def effects_table() -> pd.DataFrame:
+    return pd.DataFrame(
+        dict(
+            seed=[1, 0, 1, 0, 0, 1, 2],
+            method=["imp", "imp", "random", "random", "imp", "imp", "random"],
+            level=[2, 2, 2, 2, 0, 0, 2],
+            value=[5.0, 3.0, 1.0, 2.0, 0.5, np.nan, 9.0],
+        )
+    )
+
+
+def test_per_seed_selects_one_row_per_seed_and_pairs_differences_by_seed():
+    table = effects_table()
+    imp = per_seed(table, "value", method="imp", level=2)
+    assert imp.index.tolist() == [0, 1] and imp.tolist() == [3.0, 5.0]
+    random = per_seed(table, "value", method="random", level=2)
+    assert random.to_dict() == {0: 2.0, 1: 1.0, 2: 9.0}
+    difference = imp - random  # seed 2 has no IMP row: NaN, which a Claim refuses
+    assert difference[0] == 1.0 and difference[1] == 4.0 and np.isnan(difference[2])
+
+
+def test_per_seed_reduces_several_rows_only_when_asked():
+    table = effects_table()
+    with pytest.raises(ValueError, match="agg="):
+        per_seed(table, "value", method="imp")
+    assert per_seed(table, "value", agg="max", method="imp").to_dict() == {0: 3.0, 1: 5.0}
+    assert per_seed(table, "value", agg="mean", method="imp").to_dict() == {0: 1.75, 1: 5.0}  # NaN skipped
+    with pytest.raises(KeyError, match="methods"):
+        per_seed(table, "value", methods="imp")
+    with pytest.raises(ValueError, match="no rows"):
+        per_seed(table, "value", method="oneshot")
+
+
+def test_per_seed_spearman_is_scipys_per_seed():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 4, size=40).astype(float)  # ties: average ranks
+    y = x + rng.normal(size=40)
+    table = pd.DataFrame(dict(seed=np.repeat([3, 1], 20), x=x, y=y, keep=np.tile([True, False], 20)))
+    rho = per_seed_spearman(table, "x", "y")
+    assert rho.index.tolist() == [1, 3]
+    assert rho[3] == pytest.approx(scipy.stats.spearmanr(x[:20], y[:20]).statistic)
+    assert rho[1] == pytest.approx(scipy.stats.spearmanr(x[20:], y[20:]).statistic)
+    kept = per_seed_spearman(table, "x", "y", keep=True)
+    assert kept[3] == pytest.approx(scipy.stats.spearmanr(x[:20:2], y[:20:2]).statistic)
+
+
+def test_gaussian_kurtosis_bound_is_twice_the_sampling_sd_of_a_gaussian_kappa():
+    n = 2000
+    kappas = scipy.stats.kurtosis(np.random.default_rng(1).normal(size=(3000, n)), axis=1, fisher=False)
+    labels = torch.tensor([0] * n + [1] * (n + 500))  # the smallest class sets n
+    data = Dataset(torch.zeros(len(labels), 1, 2, 2), labels, 2, "toy")
+    assert gaussian_kurtosis_bound(data) == pytest.approx(2 * kappas.std(), rel=0.1)
+    with pytest.raises(ValueError, match="at least 2"):
+        gaussian_kurtosis_bound(Dataset(torch.zeros(3, 1, 2, 2), torch.tensor([0, 0, 1]), 2, "toy"))
+
+
+# --- the lagged test of Fig. 4 ------------------------------------------------------------
+
+
+def test_width_ratios_are_level_summarys(experiment):
+    table = width_ratios([experiment], control_seed=2)
+    reference = level_summary(experiment, kurtosis_samples=200, seed=2)
+    assert list(zip(table.method, table.level)) == list(zip(reference.method, reference.level))
+    np.testing.assert_array_equal(table.rf_width_ratio.to_numpy(), reference.rg_ratio.to_numpy())
+    assert set(table.data) == {"data"} and set(table.seed) == {CONFIG.seed}
+
+
+def test_lagged_localization_pairs_the_excess_at_k_with_the_drop_to_k_plus_one():
+    rng = np.random.default_rng(2)
+    keys = [(which, seed, method, level) for which in ("data", "clone") for seed in (0, 1)
+            for method, levels in (("imp", range(4)), ("random", [3])) for level in levels]
+    index = pd.DataFrame(keys, columns=["data", "seed", "method", "level"])
+    kurtosis = index.assign(kurtosis_excess=rng.normal(size=len(index)))
+    widths = index.assign(rf_width_ratio=rng.uniform(0.5, 1, size=len(index))).sample(frac=1, random_state=0)
+    lag = lagged_localization(kurtosis, widths)
+    assert len(lag) == 2 * 2 * 3  # levels 0, 1, 2 have a following level
+    for row in lag.itertuples():
+        def at(table, column, level):
+            rows = table[(table.data == row.data) & (table.seed == row.seed) & (table.method == "imp") & (table.level == level)]
+            return float(rows[column].iloc[0])
+        assert row.excess == at(kurtosis, "kurtosis_excess", row.level)
+        assert row.drop == pytest.approx(at(widths, "rf_width_ratio", row.level) - at(widths, "rf_width_ratio", row.level + 1))
+
+
+def test_lagged_localization_of_an_experiment(experiment):
+    lag = lagged_localization(kurtosis_summary([experiment], samples=300), width_ratios([experiment]))
+    assert lag.level.tolist() == list(range(CONFIG.rounds))
+    assert np.isfinite(lag[["excess", "drop"]].to_numpy()).all()

@@ -25,10 +25,11 @@ def test_quick_benchmark_prints_json_records():
 
 
 def test_paper_round_projects_the_paper_preset():
+    """Plumbing (a narrow network, seconds): the cases, their stacking and the projection's arithmetic."""
     result = subprocess.run(
-        [sys.executable, "benchmarks/paper_round.py", "--images", "3000", "--steps", "1", "--warmup", "1",
-         "--precision", "fp32", "--device", "cpu"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [sys.executable, "benchmarks/paper_round.py", "--images", "3000", "--test-images", "500", "--hidden", "32",
+         "--batch", "100", "--steps", "1", "--warmup", "1", "--precision", "fp32", "--device", "cpu"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
     records = {r["name"]: r for r in map(json.loads, result.stdout.splitlines())}
@@ -36,6 +37,8 @@ def test_paper_round_projects_the_paper_preset():
                             "paper_preset_projected_hours"}
     imp, other = records["paper_round_imp_samples_per_s"], records["paper_round_oneshot_random_samples_per_s"]
     assert imp["detail"]["replicas"] == 3 and other["detail"]["replicas"] == 20
+    assert imp["detail"]["widths"] == [3072, 32, 32, 32, 1000] and imp["detail"]["test_images"] == 500
+    assert imp["detail"]["batch"] == 100
     projected = records["paper_preset_projected_hours"]
     assert projected["detail"]["trainings"] == 132
     # the projection is the replica-steps at each measured rate

@@ -18,6 +18,7 @@ import scipy.stats
 import torch
 
 import imprf_utils.data
+import imprf_utils.photographs
 from imprf_utils import synthetic
 from imprf_utils.data import DATASETS, Dataset, load_dataset
 from imprf_utils.errors import ConfigError, DataFormatError, UnsafePickleError
@@ -201,7 +202,7 @@ def test_natural_default_works_offline_standardized_and_deterministic(monkeypatc
         raise OSError("network access in a test")
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    imprf_utils.data._photo.cache_clear()  # read the photos again, now without network
+    imprf_utils.photographs._photo.cache_clear()  # read the photos again, now without network
     ds = load_dataset("natural", n=4_000)
     assert ds.num_classes == 8 and ds.mean is None and not ds.periodic
     assert abs(float(ds.x.mean())) < 0.1 and abs(float(ds.x.std()) - 1) < 0.1
@@ -215,8 +216,8 @@ def test_natural_default_works_offline_standardized_and_deterministic(monkeypatc
 
 
 def test_load_dataset_rejects_unknown_names_options_and_splits():
-    assert set(DATASETS) == {"nlgp", "skewed_texture", "natural", "imagenet32", "cifar10"}
-    with pytest.raises(ConfigError, match="nlgp, skewed_texture, natural, imagenet32, cifar10"):
+    assert DATASETS == ("nlgp", "skewed_texture", "natural", "photos", "imagenet32", "cifar10")
+    with pytest.raises(ConfigError, match="nlgp, skewed_texture, natural, photos, imagenet32, cifar10"):
         load_dataset("mnist")
     with pytest.raises(ConfigError, match="valid options: n, xi, gain, size, periodic"):
         load_dataset("nlgp", sigma=1.0)
@@ -224,6 +225,21 @@ def test_load_dataset_rejects_unknown_names_options_and_splits():
         load_dataset("cifar10", n=10)
     with pytest.raises(ConfigError, match="train, test"):
         load_dataset("nlgp", split="val")
+
+
+def test_the_registry_reexports_what_notebooks_and_modules_import():
+    import imprf_utils.clone
+    import imprf_utils.dataset
+    from imprf_utils.data import DATASETS, Dataset, check_options, gaussian_clone, load_dataset  # noqa: F401
+
+    assert imprf_utils.data.Dataset is imprf_utils.dataset.Dataset
+    assert imprf_utils.data.gaussian_clone is imprf_utils.clone.gaussian_clone
+    assert set(imprf_utils.data.__all__) <= set(dir(imprf_utils.data))
+    check_options("photos", {"n": 10, "size": 32, "grayscale": False})
+    with pytest.raises(ConfigError, match="valid options: n, size, grayscale, amplitude"):
+        check_options("photos", {"colour": True})
+    with pytest.raises(ConfigError, match="photos must name two or more"):
+        check_options("photos", {"photos": ("china",)})
 
 
 def test_dataset_methods():

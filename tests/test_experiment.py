@@ -1,5 +1,6 @@
 """A small IMP experiment end to end: stages, sparsities, zeros, resumption, determinism."""
 
+import dataclasses
 import shutil
 
 import pytest
@@ -8,6 +9,7 @@ import torch
 from imprf_utils.errors import ConfigError
 from conftest import CONFIG
 from imprf_utils.experiment import ExperimentConfig, run_experiment, run_experiments
+from imprf_utils.presets import experiment_config, load_preset
 
 
 
@@ -109,3 +111,86 @@ def test_impossible_parameters_are_refused_at_construction(change, message):
 def test_unknown_parameter_is_named():
     with pytest.raises(ConfigError, match="unknown experiment parameters"):
         ExperimentConfig.from_dict({"learning_rate": 0.1})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"dataset": 3},
+        {"dataset_options": "{n: 4000}"},
+        {"data_dir": 7},
+        {"clone": "True"},
+        {"data_seed": 1.5},
+        {"seed": "["},
+        {"hidden": "[64, 64]"},
+        {"hidden": (24, "24")},
+        {"batchnorm": 1},
+        {"lr": "0.1"},
+        {"lr": True},
+        {"lr": float("nan")},
+        {"batch_size": 32.0},
+        {"steps": "60"},
+        {"rewind_step": None},
+        {"eval_every": 2.5},
+        {"prune_rate": "0.3"},
+        {"prune_rate": float("inf")},
+        {"rounds": True},
+        {"compare_levels": "[1, 3]"},
+        {"test_limit": 10.0},
+        {"train_fraction": "1"},
+        {"superclasses": 2},
+        {"precision": None},
+    ],
+    ids=lambda change: f"{next(iter(change))}={next(iter(change.values()))!r}",
+)
+def test_a_value_of_the_wrong_type_is_named_with_what_it_got_and_expects(change):
+    (name, value), = change.items()
+    with pytest.raises(ConfigError, match=rf"^{name}: got .*\({type(value).__name__}\), expected ") as error:
+        ExperimentConfig(**{**CONFIG.as_dict(), **change})
+    if isinstance(value, str):  # what papermill's -p gives for a list: say how to pass one
+        assert 'pass lists and dicts with -y, e.g. -y "seeds: [0, 1]"' in str(error.value)
+
+
+def test_every_field_has_its_type_checked():
+    """A field added without a type check would let a wrong value through: each one refuses an object()."""
+    for f in dataclasses.fields(ExperimentConfig):
+        with pytest.raises(ConfigError, match=rf"^{f.name}: got <object object"):
+            ExperimentConfig(**{**CONFIG.as_dict(), f.name: object()})
+
+
+def test_papermill_text_for_a_list_of_seeds_gets_the_advice_to_use_y():
+    """`-p seeds '[0]'` gives the notebook the text "[0]"; its configs are made one per seed."""
+    parameters = {**load_preset("smoke"), "seeds": "[0]"}
+    with pytest.raises(ConfigError, match=r"^seed: got '\[' \(str\).*pass lists and dicts with -y"):
+        [experiment_config(parameters, seed=s) for s in parameters["seeds"]]
+
+
+def test_compare_levels_must_fit_rounds_and_not_repeat():
+    with pytest.raises(ConfigError, match=r"compare_levels \(1, 3\): must lie in 1..rounds=2 .*lower them or raise rounds"):
+        ExperimentConfig(**{**CONFIG.as_dict(), "rounds": 2})
+    with pytest.raises(ConfigError, match=r"compare_levels \(3, 3\): each level once"):
+        ExperimentConfig(**{**CONFIG.as_dict(), "compare_levels": (3, 3)})
+    assert ExperimentConfig(**{**CONFIG.as_dict(), "rounds": 0, "compare_levels": ()}).rounds == 0
+
+
+def test_boundaries_of_the_ranges():
+    accepted = [{"rewind_step": CONFIG.steps - 1}, {"rewind_step": 0}, {"lr": 1}, {"train_fraction": 1.0},
+                {"prune_rate": 0.999}, {"test_limit": 1}, {"data_dir": "/anywhere"}, {"seed": 0}]
+    for change in accepted:
+        ExperimentConfig(**{**CONFIG.as_dict(), **change})
+    with pytest.raises(ConfigError, match="rewind_step"):
+        ExperimentConfig(**{**CONFIG.as_dict(), "rewind_step": CONFIG.steps})
+
+
+def test_lists_from_yaml_or_papermill_give_the_same_config_as_tuples():
+    as_lists = ExperimentConfig.from_dict({**CONFIG.as_dict(), "hidden": [24, 24], "compare_levels": [1, 3]})
+    assert as_lists == CONFIG and as_lists.hidden == (24, 24) and as_lists.compare_levels == (1, 3)
+    assert ExperimentConfig(**{**CONFIG.as_dict(), "hidden": [24, 24]}).as_dict() == CONFIG.as_dict()
+
+
+def test_every_preset_builds_valid_configs_for_the_data_and_the_clone():
+    for name in ("default", "smoke", "long", "paper"):
+        parameters = load_preset(name)
+        for seed in parameters["seeds"]:
+            experiment_config(parameters, seed=seed)
+            experiment_config(parameters, seed=seed, clone=True, compare_levels=parameters["clone_compare_levels"])

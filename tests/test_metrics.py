@@ -334,7 +334,12 @@ def test_ipr_one_hot_uniform_gaussian():
 # ---------------------------------------------------------------------- locality maps
 
 
-def _brute_force_locality(mask, image_shape):
+def _shortest_on_circle(d, length):
+    """The one of d, d − L, d + L nearest 0; on a tie (|d| = L/2) d itself."""
+    return min((d, d - length, d + length), key=lambda v: (abs(v), v != d))
+
+
+def _brute_force_locality(mask, image_shape, periodic=False):
     c, h, w = image_shape
     same = np.zeros((2 * h - 1, 2 * w - 1), dtype=np.int64)
     diff = np.zeros_like(same)
@@ -342,7 +347,10 @@ def _brute_force_locality(mask, image_shape):
         inputs = [np.unravel_index(i, (c, h, w)) for i in np.flatnonzero(row)]
         for a, b in itertools.permutations(inputs, 2):
             target = same if a[0] == b[0] else diff
-            target[h - 1 + b[1] - a[1], w - 1 + b[2] - a[2]] += 1
+            dy, dx = int(b[1] - a[1]), int(b[2] - a[2])
+            if periodic:
+                dy, dx = _shortest_on_circle(dy, h), _shortest_on_circle(dx, w)
+            target[h - 1 + dy, w - 1 + dx] += 1
     return same, diff
 
 
@@ -355,6 +363,38 @@ def test_locality_maps_match_brute_force():
     assert s_sc.shape == s_dc.shape == (9, 13) and s_sc.dtype == torch.int64
     np.testing.assert_array_equal(s_sc.numpy(), same)
     np.testing.assert_array_equal(s_dc.numpy(), diff)
+    n = mask.sum(1)
+    assert int(s_sc.sum() + s_dc.sum()) == int((n * (n - 1)).sum())
+
+
+def test_locality_maps_wrap_displacements_across_the_edge_of_a_torus_only():
+    shape = (1, 4, 6)
+    mask = _mask(shape, [[(0, 2, 0), (0, 2, 5)]])  # the same row, first and last column
+    centre = (3, 5)
+    torus, _ = locality_maps(mask, shape, periodic=True)
+    assert torus[centre[0], centre[1] + 1] == 1 and torus[centre[0], centre[1] - 1] == 1  # dx = ±1
+    assert torus.sum() == 2
+    plane, _ = locality_maps(mask, shape)  # the default: no wrap-around
+    assert plane[centre[0], centre[1] + 5] == 1 and plane[centre[0], centre[1] - 5] == 1  # dx = ±(W − 1)
+    assert plane.sum() == 2
+    assert near_pair_fraction(torus, 1) == 1.0 and near_pair_fraction(plane, 1) == 0.0
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 5), (3, 5, 8)])  # even and odd sides: ties at |d| = L/2
+def test_periodic_locality_maps_match_brute_force_on_the_torus(shape):
+    c, h, w = shape
+    g = torch.Generator().manual_seed(14)
+    mask = torch.rand(6, c * h * w, generator=g) < 0.2
+    s_sc, s_dc = locality_maps(mask, shape, periodic=True)
+    same, diff = _brute_force_locality(mask, shape, periodic=True)
+    assert s_sc.shape == (2 * h - 1, 2 * w - 1) and s_sc.dtype == torch.int64
+    np.testing.assert_array_equal(s_sc.numpy(), same)
+    np.testing.assert_array_equal(s_dc.numpy(), diff)
+    for s in (s_sc, s_dc):
+        assert torch.equal(s, s.flip(0, 1))  # symmetric: (a, b) and (b, a)
+        dy = torch.arange(2 * h - 1)[:, None] - (h - 1)
+        dx = torch.arange(2 * w - 1)[None, :] - (w - 1)
+        assert int(s[(2 * dy.abs() > h) | (2 * dx.abs() > w)].sum()) == 0  # only shortest displacements
     n = mask.sum(1)
     assert int(s_sc.sum() + s_dc.sum()) == int((n * (n - 1)).sum())
 

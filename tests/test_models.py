@@ -35,6 +35,23 @@ def test_masks_zero_weights_and_block_their_gradient():
     assert model.weights[-1].grad.abs().sum() > 0  # the output layer is never masked
 
 
+def test_the_network_is_w_times_m_whatever_weights_are_loaded():
+    """Oracle: relu(h (W ⊙ M)ᵀ + b) layer by layer, for random weights loaded with random masks."""
+    model = MaskedFCN(WIDTHS, seeds=(0, 1))
+    gen = torch.Generator().manual_seed(1)
+    state = {name: torch.randn(t.shape, generator=gen) for name, t in model.state_dict().items() if not name.startswith("mask")}
+    masks = {f"mask{layer}": torch.rand(model.masks[layer].shape, generator=gen) < 0.5 for layer in range(2)}
+    model.load_state_dict({**state, **masks})
+    x = torch.randn(5, 12, generator=gen)
+    for k in range(2):
+        h = x
+        for layer in range(3):
+            w = state[f"weights.{layer}"][k] * (masks[f"mask{layer}"][k] if layer < 2 else 1)
+            h = h @ w.T + state[f"biases.{layer}"][k]
+            h = torch.relu(h) if layer < 2 else h
+        torch.testing.assert_close(model(x)[k], h)
+
+
 def test_batchnorm_per_replica_matches_torch():
     model = MaskedFCN(WIDTHS, seeds=(0, 1), batchnorm=True)
     x = torch.randn(2, 16, 12)

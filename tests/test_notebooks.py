@@ -86,3 +86,21 @@ def test_reproduce_runs_the_notebooks_and_writes_an_index_of_them_and_their_figu
 def test_a_missing_preset_file_is_named():
     with pytest.raises(ConfigError, match="does not exist"):
         load_preset("no/such/preset.yaml")
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"seeds": 3}, "seeds: got 3, expected a non-empty list"),
+        ({"seeds": "[0]"}, "give lists with -y"),
+        ({"seeds": []}, "non-empty"),
+        ({"seeds": [0, 0]}, "distinct"),
+        ({"rounds": 3, "compare_levels": [2]}, "include rounds=3"),
+    ],
+)
+def test_notebook_parameters_are_checked_before_any_work(changes, message):
+    from imprf_utils.presets import seed_configs
+
+    parameters = {**load_preset("smoke"), **changes}
+    with pytest.raises(ConfigError, match=message):
+        seed_configs(parameters, parameters["seeds"])

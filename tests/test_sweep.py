@@ -24,7 +24,7 @@ import torch
 from imprf_utils import store
 from imprf_utils.__main__ import main
 from imprf_utils.experiment import METHODS, Experiment, ExperimentConfig, run_experiments
-from imprf_utils.presets import experiment_config, load_preset
+from imprf_utils.presets import experiment_config, load_preset, seed_configs
 from imprf_utils.store import TMP_PREFIX
 from imprf_utils.sweep import preset_configs, run_sweep
 
@@ -206,6 +206,7 @@ def notebook_configs(notebook: str, preset: dict) -> list[ExperimentConfig]:
         **preset,
         "globals": lambda: preset,
         "experiment_config": experiment_config,
+        "seed_configs": seed_configs,
         "run_experiments": lambda configs, **kwargs: trained.extend(configs) or configs,
         "DEFAULT_RUN_STORE": None,
     }
@@ -214,14 +215,19 @@ def notebook_configs(notebook: str, preset: dict) -> list[ExperimentConfig]:
             continue
         for node in ast.parse(cell.source).body:
             calls = {n.func.id for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-            if isinstance(node, (ast.Assign, ast.AugAssign, ast.FunctionDef)) and calls & {"experiment_config", "run_experiments", "run"}:
+            if isinstance(node, (ast.Assign, ast.AugAssign, ast.FunctionDef)) and calls & {"experiment_config", "seed_configs", "run_experiments", "run"}:
                 exec(compile(ast.Module([node], []), notebook, "exec"), scope)
     return list({json.dumps(c.as_dict(), sort_keys=True): c for c in trained}.values())
 
 
 @pytest.mark.parametrize("preset", ["default", "smoke", "paper"])
-@pytest.mark.parametrize("notebook, ablations", [("03_imp_vs_oneshot_vs_random.ipynb", False), ("06_ablations.ipynb", True)])
+@pytest.mark.parametrize(
+    "notebook, ablations",
+    [("02_dense_training.ipynb", False), ("03_imp_vs_oneshot_vs_random.ipynb", False), ("06_ablations.ipynb", True)],
+)
 def test_preset_configs_are_the_runs_the_notebooks_read(notebook, ablations, preset):
+    """Equal configs are one run directory: 02's dense runs are 03's level 0, and 06 trains 03's runs
+    plus its ablations only (its train fraction 1.0 is 03's data), so nothing is trained twice."""
     parameters = load_preset(preset)
     expected = notebook_configs(notebook, parameters)
     assert expected, f"found no configs in {notebook}"
@@ -244,13 +250,14 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_command_line_runs_then_reuses_a_preset(tmp_path):
+    seeds = len(load_preset("smoke")["seeds"])  # per seed: data, clone and three ablations
     first = cli("--preset", "smoke", "--ablations", "--run-store", str(tmp_path), "--executor", "processes", "--workers", "1", "--threads", "1")
     assert first.returncode == 0, first.stderr
-    assert "5 runs in" in first.stdout and "5 ran, 0 reused, 0 failed" in first.stdout
+    assert f"{5 * seeds} runs in" in first.stdout and f"{5 * seeds} ran, 0 reused, 0 failed" in first.stdout
     assert "superclasses=semantic" in first.stdout and "train_fraction=0.5" in first.stdout
     second = cli("--preset", "smoke", "--run-store", str(tmp_path))  # in process: notebook 03's runs
-    assert second.returncode == 0 and "0 ran, 2 reused, 0 failed" in second.stdout, second.stdout
-    assert len(list(tmp_path.glob("*/*/config.json"))) == 5
+    assert second.returncode == 0 and f"0 ran, {2 * seeds} reused, 0 failed" in second.stdout, second.stdout
+    assert len(list(tmp_path.glob("*/*/config.json"))) == 5 * seeds
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,10 @@
 import pytest
 import torch
 
+from imprf_utils import models
 from imprf_utils.data import Dataset
 from imprf_utils.models import MaskedFCN
-from imprf_utils.train import BLOCK, PRECISIONS, DeviceData, batch_indices, train
+from imprf_utils.train import BLOCK, PRECISIONS, DeviceData, batch_indices, sgd_step, train
 
 
 def _blobs(n: int, seed: int) -> DeviceData:
@@ -47,19 +48,41 @@ def test_resuming_from_the_rewind_state_repeats_the_run_exactly():
     assert torch.equal(again.test_accuracy[-1], dense.test_accuracy[-1])
 
 
-def test_batched_replicas_match_training_one_at_a_time():
-    stacked = MaskedFCN((8, 16, 16, 2), seeds=(0, 1, 2))
-    masks = [torch.rand(3, 16, 8, generator=torch.Generator().manual_seed(0)) < 0.6, torch.ones(3, 16, 16, dtype=torch.bool)]
+@pytest.mark.parametrize("batched", [0, 2, 3], ids=["matmul per replica", "bmm and matmul", "bmm"])
+@pytest.mark.parametrize("batchnorm", [False, True], ids=["", "batchnorm"])
+def test_stacked_replicas_get_the_bits_of_training_one_at_a_time(batched, batchnorm, monkeypatch):
+    """However the products are split (bmm, one matmul per replica), each replica gets its bits alone (K = 1)."""
+    split = models.bmm_replicas
+    monkeypatch.setattr(models, "bmm_replicas", lambda k, device, macs: batched if k == 3 else split(k, device, macs))
+    k = 3
+    stacked = MaskedFCN((8, 16, 16, 2), seeds=range(k), batchnorm=batchnorm)
+    masks = [torch.rand(k, 16, 8, generator=torch.Generator().manual_seed(0)) < 0.6, torch.ones(k, 16, 16, dtype=torch.bool)]
     stacked.set_masks(masks)
-    result = train(stacked, TRAIN, TEST, **{**KW, "batch_seeds": [7, 7, 7]})
-    for k in range(3):
-        single = MaskedFCN((8, 16, 16, 2), seeds=(k,))
-        single.set_masks([m[k : k + 1] for m in masks])
-        one = train(single, TRAIN, TEST, **KW)
-        for a, b in zip(stacked.parameters(), single.parameters()):
-            torch.testing.assert_close(a[k], b[0], rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(result.train_loss[:, k], one.train_loss[:, 0], rtol=1e-4, atol=1e-5)
-        assert bool((stacked.weights[0][k][~masks[0][k]] == 0).all())
+    result = train(stacked, TRAIN, TEST, **{**KW, "batch_seeds": [7, 8, 7]})
+    for i, seed in enumerate((7, 8, 7)):
+        single = MaskedFCN((8, 16, 16, 2), seeds=(i,), batchnorm=batchnorm)
+        single.set_masks([m[i : i + 1] for m in masks])
+        one = train(single, TRAIN, TEST, **{**KW, "batch_seeds": [seed]})
+        for name, t in single.state_dict().items():
+            assert torch.equal(stacked.state_dict()[name][i], t[0]), name
+        assert torch.equal(result.train_loss[:, i], one.train_loss[:, 0])
+        assert torch.equal(result.test_accuracy[:, i], one.test_accuracy[:, 0])
+        assert bool((stacked.weights[0][i][~masks[0][i]] == 0).all())
+    assert not torch.equal(stacked.weights[0][0], stacked.weights[0][2])  # other inits, one batch order
+
+
+def test_sgd_step_is_torch_sgd():
+    """The fused update against torch.optim.SGD (no momentum, no weight decay), bit for bit."""
+    gen = torch.Generator().manual_seed(0)
+    params = [torch.randn(5, 3, generator=gen, requires_grad=True), torch.randn(4, generator=gen, requires_grad=True)]
+    reference = [p.detach().clone().requires_grad_() for p in params]
+    for group in (params, reference):
+        for p in group:
+            p.grad = torch.arange(p.numel(), dtype=torch.float32).view(p.shape) / 7
+    sgd_step(params, lr=0.3)
+    torch.optim.SGD(reference, lr=0.3, momentum=0.0, weight_decay=0.0).step()
+    assert all(torch.equal(p, r) for p, r in zip(params, reference))
+    assert all(p.grad is None for p in params)  # the next backward writes the gradients afresh
 
 
 def test_uint8_images_enter_as_centred_over_255():
@@ -70,17 +93,6 @@ def test_uint8_images_enter_as_centred_over_255():
     torch.testing.assert_close(data.inputs(slice(None)), (x.reshape(2, 2).float() - data.mean) / 255)
     other = DeviceData.from_dataset(ds, "cpu", mean=torch.zeros(2))
     torch.testing.assert_close(other.inputs(slice(None)), x.reshape(2, 2).float() / 255)
-
-
-def test_replicas_with_their_own_batch_seeds_match_single_runs():
-    stacked = MaskedFCN((8, 16, 2), seeds=(0, 1))
-    result = train(stacked, TRAIN, TEST, **{**KW, "batch_seeds": [3, 4]})
-    for k, seed in enumerate((3, 4)):
-        single = MaskedFCN((8, 16, 2), seeds=(k,))
-        one = train(single, TRAIN, TEST, **{**KW, "batch_seeds": [seed]})
-        torch.testing.assert_close(result.train_loss[:, k], one.train_loss[:, 0], rtol=1e-4, atol=1e-5)
-        for a, b in zip(stacked.parameters(), single.parameters()):
-            torch.testing.assert_close(a[k], b[0], rtol=1e-4, atol=1e-5)
 
 
 def test_precision_bf16_trains_in_bfloat16_with_float32_weights_and_tf32_is_fp32_on_the_cpu():

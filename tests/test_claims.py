@@ -1,0 +1,276 @@
+"""The verdict rule by simulation against known truth and against SciPy's t-test; Holm; the claims record."""
+
+import json
+import math
+import subprocess
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from imprf_utils import claims
+from imprf_utils.claims import (
+    KINDS,
+    Claim,
+    claims_table,
+    compare_records,
+    judge,
+    markdown_summary,
+    read_claims_record,
+    rollup,
+    verdict,
+    write_claims_record,
+)
+
+ALPHA = 0.05
+
+
+def binomial_tolerance(p: float, draws: int) -> float:
+    """Four binomial standard errors of a rate p estimated from ``draws`` trials."""
+    return 4 * math.sqrt(p * (1 - p) / draws)
+
+
+def test_zero_effect_holds_at_rate_alpha():
+    rng = np.random.default_rng(0)
+    draws = 4000
+    held = sum(verdict(rng.normal(0, 1, 5), direction="greater", margin=0.5) == "holds" for _ in range(draws))
+    tolerance = binomial_tolerance(ALPHA, draws)
+    assert held / draws <= ALPHA + tolerance
+    assert held / draws >= ALPHA - tolerance  # the t bound is exact, not merely conservative
+
+
+def test_large_effect_holds_and_tiny_zero_effect_fails():
+    rng = np.random.default_rng(1)
+    assert verdict(rng.normal(1.0, 0.1, 5), direction="greater", margin=0.1) == "holds"
+    assert verdict(rng.normal(0.0, 1e-3, 5), direction="greater", margin=0.1) == "fails"
+    assert verdict(rng.normal(-1.0, 0.1, 5), direction="greater", margin=0.1) == "fails"  # wrong sign
+    assert verdict(rng.normal(0.05, 1.0, 5), direction="greater", margin=0.1) == "inconclusive"
+
+
+def test_less_mirrors_greater():
+    rng = np.random.default_rng(2)
+    for _ in range(300):
+        x = rng.normal(rng.normal(0, 0.5), rng.uniform(0.01, 1), rng.integers(2, 9))
+        margin = rng.uniform(0.01, 1)
+        assert verdict(x, direction="greater", margin=margin) == verdict(-x, direction="less", margin=margin)
+
+
+def test_verdict_agrees_with_scipy_one_sided_t_tests():
+    """holds iff the t-test of mean 0 rejects towards the claim; fails iff, not holding, the
+    t-test of mean = margin rejects towards smaller effects."""
+    rng = np.random.default_rng(3)
+    seen = set()
+    for _ in range(250):
+        n = int(rng.integers(2, 12))
+        x = rng.normal(rng.normal(0, 0.3), rng.uniform(0.05, 0.5), n)
+        margin = float(rng.uniform(0.05, 0.5))
+        alpha = float(rng.choice([0.01, 0.05, 0.1]))
+        for direction, sign in (("greater", 1), ("less", -1)):
+            holds = stats.ttest_1samp(x, 0.0, alternative=direction).pvalue < alpha
+            short = stats.ttest_1samp(sign * x, margin, alternative="less").pvalue < alpha
+            expected = "holds" if holds else "fails" if short else "inconclusive"
+            assert verdict(x, direction=direction, margin=margin, alpha=alpha) == expected
+            seen.add(expected)
+    assert seen == {"holds", "fails", "inconclusive"}
+
+
+def test_zero_spread_uses_the_mean():
+    assert verdict([0.2, 0.2, 0.2], direction="greater", margin=0.1) == "holds"
+    assert verdict([0.0, 0.0], direction="greater", margin=0.1) == "fails"
+    assert verdict([0.2, 0.2], direction="less", margin=0.1) == "fails"
+
+
+@pytest.mark.parametrize(
+    "values, kwargs, message",
+    [
+        ([1.0], {}, "at least 2 values"),
+        ([], {}, "at least 2 values"),
+        ([1.0, float("nan"), 2.0], {}, r"positions \[1\] are not finite"),
+        ([1.0, float("inf")], {}, "not finite"),
+        ([1.0, 2.0], {"direction": "up"}, "'greater' or 'less'"),
+        ([1.0, 2.0], {"margin": 0.0}, "margin must be"),
+        ([1.0, 2.0], {"margin": -1.0}, "margin must be"),
+        ([1.0, 2.0], {"alpha": 0.5}, r"alpha must lie in \(0, 0.5\)"),
+        ([1.0, 2.0], {"alpha": 0.0}, r"alpha must lie in \(0, 0.5\)"),
+    ],
+)
+def test_verdict_errors_say_what_to_do(values, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        verdict(values, **{"direction": "greater", "margin": 0.1, **kwargs})
+
+
+def test_claim_checks_its_fields():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        Claim("finding", "x", "—", [1.0, 2.0], "greater", 0.1)
+    with pytest.raises(ValueError, match="'my claim'.*at least 2 values"):
+        Claim("claim", "my claim", "—", [1.0], "greater", 0.1)
+    with pytest.raises(ValueError, match="margin must be"):
+        Claim("claim", "x", "—", [1.0, 2.0], "greater", 0.0)
+
+
+def holm_reference(p: list[float], alpha: float) -> list[bool]:
+    """Holm (1979): reject the ordered hypotheses while p_(i) < alpha / (m - i + 1)."""
+    m = len(p)
+    reject = [False] * m
+    for rank, index in enumerate(sorted(range(m), key=lambda i: p[i])):
+        if p[index] < alpha / (m - rank):
+            reject[index] = True
+        else:
+            break
+    return reject
+
+
+def random_claims(rng: np.random.Generator, m: int) -> list[Claim]:
+    out = []
+    for i in range(m):
+        direction = str(rng.choice(["greater", "less"]))
+        effect = rng.choice([0.0, 0.3, 1.0]) * (1 if direction == "greater" else -1) * rng.choice([1, 1, -1])
+        values = rng.normal(effect, rng.uniform(0.1, 1.0), int(rng.integers(3, 9)))
+        out.append(Claim(str(rng.choice(KINDS)), f"row {i}", "—", values, direction, float(rng.uniform(0.05, 0.5))))
+    return out
+
+
+def test_judge_is_holm_across_all_rows():
+    rng = np.random.default_rng(4)
+    rejections = 0
+    for _ in range(60):
+        rows = random_claims(rng, int(rng.integers(1, 9)))
+        p = [stats.ttest_1samp(c.values, 0.0, alternative=c.direction).pvalue for c in rows]
+        expected = dict(zip([c.claim for c in rows], holm_reference(p, ALPHA)))
+        judged = judge(rows, alpha=ALPHA)
+        for row in judged.itertuples():
+            assert (row.verdict == "holds") == expected[row.claim]
+            assert verdict(row.values, direction=row.direction, margin=row.margin, alpha=row.alpha) == row.verdict
+            one_sided = stats.ttest_1samp(row.values, 0.0, alternative="greater").confidence_interval(1 - row.alpha)
+            assert row.lower == pytest.approx(one_sided.low, rel=1e-9, abs=1e-12)
+            assert row.upper == pytest.approx(2 * row.estimate - one_sided.low, rel=1e-9, abs=1e-12)
+        rejections += sum(expected.values())
+    assert rejections > 20  # the comparison covered rejections, not only acceptances
+
+
+def test_judge_columns_and_order():
+    rows = [
+        Claim("sanity check", "s", "—", [1.0, 1.1, 0.9], "greater", 0.1),
+        Claim("claim", "c1", "Fig. 4A", [1.0, 1.2, 0.8], "greater", 0.1),
+        Claim("positive control", "p", "Fig. 2", [-1.0, -1.1, -0.9], "less", 0.1),
+        Claim("claim", "c2", "—", [0.0, 0.1, -0.1], "greater", 0.1),
+    ]
+    judged = judge(rows)
+    assert list(judged.columns[:10]) == [
+        "kind", "claim", "figure", "direction", "margin", "n", "estimate", "sd", "interval", "verdict"
+    ]
+    assert {"lower", "upper", "alpha"} <= set(judged.columns)
+    assert list(judged["claim"]) == ["c1", "c2", "p", "s"]
+    # p-value ranks: s 1 and p 2 (equal p, ties in given order), c1 3, c2 4 (not rejected at 0.05 / 1)
+    assert list(judged["alpha"]) == pytest.approx([0.05 / 2, 0.05, 0.05 / 3, 0.05 / 4])
+
+
+def test_holm_levels_stop_at_the_first_acceptance():
+    """After the first non-rejection (rank 2 here) every later rank is judged at that rank's level."""
+    assert claims.holm_alphas([0.5, 0.001, 0.03, 0.02], 0.05) == pytest.approx([0.05 / 3, 0.05 / 4, 0.05 / 3, 0.05 / 3])
+
+
+def test_claims_table_text_is_stable_and_shows_every_kind():
+    rng = np.random.default_rng(5)
+    rows = [Claim(kind, f"{kind} row", "—", rng.normal(1, 0.2, 5), "greater", 0.1, "px") for kind in KINDS]
+    table = claims_table(judge(rows))
+    assert list(table.columns) == ["kind", "claim", "figure", "claimed", "n", "estimate", "interval", "verdict"]
+    text = repr(table)
+    assert "0x" not in text
+    for kind in KINDS:
+        assert kind in text
+    assert table["claimed"].iloc[0] == "> 0, margin 0.1 px"
+    assert repr(claims_table(judge(rows))) == text
+
+
+def committed_and_replicate(shift: float = 0.0):
+    rng = np.random.default_rng(6)
+    draw = lambda mean: rng.normal(mean, 0.05, 5)  # noqa: E731
+    a = judge([Claim("claim", "local", "Fig. 4A", draw(0.1), "greater", 0.02),
+               Claim("sanity check", "kappa 3", "—", draw(0.0), "less", 0.05)])
+    b = judge([Claim("claim", "local", "Fig. 4A", draw(0.1) + shift, "greater", 0.02),
+               Claim("sanity check", "kappa 3", "—", draw(0.0), "less", 0.05)])
+    return a, b
+
+
+def test_record_round_trips(tmp_path):
+    judged, _ = committed_and_replicate()
+    path = write_claims_record(judged, "03_imp_vs_oneshot_vs_random", dataset="skewed_texture", preset="smoke",
+                               figures_dir=tmp_path)
+    assert path == tmp_path / "skewed_texture" / "claims_03.json"
+    assert [p.name for p in path.parent.iterdir()] == ["claims_03.json"]  # no temporary file left
+    record = read_claims_record(path)
+    assert record["preset"] == "smoke" and record["alpha"] == 0.05
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=claims.__file__.rsplit("/", 2)[0])
+    assert record["commit"] == (head.stdout.strip() if head.returncode == 0 else None)
+    for row, (_, expected) in zip(record["rows"], judged.iterrows()):
+        assert row["values"] == list(expected["values"])
+        for key in ("kind", "claim", "figure", "direction", "margin", "n", "estimate", "sd", "lower", "upper", "verdict"):
+            assert row[key] == expected[key]
+            assert type(row[key]) in (str, int, float)
+    assert json.loads(path.read_text())["rows"][0]["n"] == 5
+    with pytest.raises(ValueError, match="two-digit number"):
+        write_claims_record(judged, "imp", dataset="d", preset="smoke", figures_dir=tmp_path)
+
+
+def test_compare_records(tmp_path):
+    committed, replicate = committed_and_replicate()
+    _, shifted = committed_and_replicate(shift=0.5)
+
+    def record(judged, name):
+        return read_claims_record(write_claims_record(judged, "03", dataset=name, preset="default", figures_dir=tmp_path))
+
+    base = record(committed, "a")
+    assert compare_records(record(replicate, "b"), base) == []
+    problems = compare_records(record(shifted, "c"), base)
+    assert len(problems) == 1 and "'local'" in problems[0] and "standard errors" in problems[0]
+    fewer = dict(base, rows=base["rows"][:1])
+    assert any("missing from the new one" in p for p in compare_records(fewer, base))
+    flipped = dict(base, rows=[dict(base["rows"][0], verdict="fails"), base["rows"][1]])
+    assert compare_records(flipped, base) == []  # verdicts are not compared
+    exact = dict(base, rows=[dict(base["rows"][0], sd=0.0)])
+    assert compare_records(exact, exact) == []
+    moved = dict(exact, rows=[dict(exact["rows"][0], estimate=exact["rows"][0]["estimate"] * (1 + 1e-6))])
+    assert any("without spread" in p for p in compare_records(moved, exact))
+
+
+def test_rollup_and_markdown_summary(tmp_path, capsys):
+    rng = np.random.default_rng(7)
+    rows = [
+        Claim("claim", "strong | effect", "Fig. 4A", rng.normal(1, 0.1, 5), "greater", 0.1),
+        Claim("claim", "no effect", "—", rng.normal(0, 1e-3, 5), "greater", 0.1),
+        Claim("positive control", "by construction", "Fig. 2", rng.normal(1, 0.1, 5), "greater", 0.1),
+    ]
+    path = write_claims_record(judge(rows), "04_kurtosis", dataset="d", preset="default", figures_dir=tmp_path)
+    record = read_claims_record(path)
+    table = rollup([record])
+    assert list(table.columns) == ["notebook", "kind", "holds", "inconclusive", "fails", "total"]
+    assert table.to_dict("records") == [
+        {"notebook": "04_kurtosis", "kind": "claim", "holds": 1, "inconclusive": 0, "fails": 1, "total": 2},
+        {"notebook": "04_kurtosis", "kind": "positive control", "holds": 1, "inconclusive": 0, "fails": 0, "total": 1},
+    ]
+    text = markdown_summary([record])
+    assert "**Claims**" in text and "**Positive controls**" in text and "Sanity checks" not in text
+    assert "strong \\| effect" in text
+    assert claims.main([str(tmp_path)]) == 0
+    assert capsys.readouterr().out == text
+    assert claims.main([str(tmp_path / "empty")]) == 2
+
+
+def test_compare_folders_checks_every_committed_record(tmp_path):
+    """The CLI `--compare-with` that `make test` runs after nbval: a replicate passes, a shift or a missing record fails."""
+    from imprf_utils.claims import main
+
+    rng = np.random.default_rng(7)
+    committed, replicate, shifted = tmp_path / "committed", tmp_path / "replicate", tmp_path / "shifted"
+
+    def record(root, values):
+        judged = judge([Claim("claim", "an effect", "Fig. 1", values, "greater", 0.1)])
+        write_claims_record(judged, "03", dataset="toy", preset="default", figures_dir=root)
+
+    record(committed, rng.normal(1.0, 0.1, 5))
+    record(replicate, rng.normal(1.0, 0.1, 5))
+    record(shifted, rng.normal(2.0, 0.1, 5))
+    assert main([str(replicate), "--compare-with", str(committed)]) == 0
+    assert main([str(shifted), "--compare-with", str(committed)]) == 1
+    assert main([str(tmp_path / "empty"), "--compare-with", str(committed)]) == 1

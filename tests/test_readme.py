@@ -1,0 +1,134 @@
+"""The README's papermill commands run as written: the same command, with the smoke preset and
+temporary output paths swapped in.
+
+Each ```bash block of README.md is split into commands (backslash continuations joined,
+comments dropped). Every papermill command is checked statically (its notebook exists, it
+declares every parameter the command passes, lists go with ``-y``); every one that needs no
+user data (no ``data_dir``) is also run from the repository's root with its options and
+parameters untouched, except that
+
+- its preset file (``-f``) becomes ``presets/smoke.yaml`` (papermill applies ``-f`` before
+  ``-y`` and ``-p``, so the command's own parameters still apply on top of it);
+- its output notebook goes to a temporary folder;
+- ``-p figures_dir`` and ``-p run_store`` point into that folder (appended last, so they win).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import papermill
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+SMOKE = ROOT / "presets" / "smoke.yaml"
+WITH_VALUE = {"-k", "--kernel", "--cwd", "-y", "--parameters_yaml", "-b", "--parameters_base64", "--engine",
+              "--log-level", "--start-timeout", "--execution-timeout", "--language", "--prepare-only"}
+WITH_TWO_VALUES = {"-p", "--parameters", "-r", "--parameters_raw"}
+PRESET_FILE = {"-f", "--parameters_file"}
+
+
+def bash_commands(text: str) -> list[str]:
+    """The commands of the text's ```bash blocks, continuation lines joined, comment lines dropped."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for command in block.replace("\\\n", " ").splitlines():
+            if command.strip() and not command.lstrip().startswith("#"):
+                commands.append(command.strip())
+    return commands
+
+
+def papermill_commands() -> list[list[str]]:
+    commands = [shlex.split(c, comments=True) for c in bash_commands(README.read_text(encoding="utf-8"))]
+    return [tokens for tokens in commands if tokens and Path(tokens[0]).name == "papermill"]
+
+
+def smoke_version(tokens: list[str], tmp: Path) -> list[str]:
+    """The command with the smoke preset, its output notebook in ``tmp`` and figures and run store there too."""
+    options, positional, i = [], [], 1
+    while i < len(tokens):
+        token = tokens[i]
+        if token in PRESET_FILE:
+            i += 2
+        elif token in WITH_TWO_VALUES:
+            options += tokens[i : i + 3]
+            i += 3
+        elif token in WITH_VALUE:
+            options += tokens[i : i + 2]
+            i += 2
+        elif token.startswith("-"):
+            options.append(token)
+            i += 1
+        else:
+            positional.append(token)
+            i += 1
+    assert len(positional) == 2, f"expected an input and an output notebook in {shlex.join(tokens)}"
+    notebook, _ = positional
+    return [
+        sys.executable, "-m", "papermill", "-f", str(SMOKE), *options, notebook, str(tmp / Path(notebook).name),
+        "-p", "figures_dir", str(tmp / "figures"), "-p", "run_store", str(tmp / "runs"),
+    ]
+
+
+def passed_parameters(tokens: list[str]) -> dict[str, object]:
+    """The parameters a papermill command passes with -p, -r and -y (not its preset file)."""
+    parameters: dict[str, object] = {}
+    for i, token in enumerate(tokens):
+        if token in ("-y", "--parameters_yaml"):
+            parameters.update(yaml.safe_load(tokens[i + 1]))
+        elif token in WITH_TWO_VALUES:
+            parameters[tokens[i + 1]] = tokens[i + 2]
+    return parameters
+
+
+COMMANDS = papermill_commands()
+RUNNABLE = [tokens for tokens in COMMANDS if "data_dir" not in passed_parameters(tokens)]
+
+
+def test_the_readme_shows_papermill_with_lists_passed_by_y():
+    assert len(RUNNABLE) >= 2
+    flat = [" ".join(tokens) for tokens in COMMANDS]
+    assert any(" -y " in f" {c} " for c in flat), "show how to pass a list or a dict: -y \"seeds: [0, 1]\""
+    for tokens in COMMANDS:
+        for i, token in enumerate(tokens[:-2]):
+            if token in WITH_TWO_VALUES:
+                value = tokens[i + 2]
+                assert not value.startswith(("[", "{")), f"-p passes {value!r} as text; use -y: {shlex.join(tokens)}"
+
+
+def test_smoke_version_swaps_only_the_preset_and_the_outputs(tmp_path):
+    written = shlex.split(
+        ".venv/bin/papermill -k python3 --cwd notebooks -f presets/paper.yaml -y 'seeds: [0, 1]' "
+        "-p data_dir /data/x -p figures_dir ../build/f notebooks/00_data_and_gaussian_clone.ipynb build/00.ipynb"
+    )
+    assert smoke_version(written, tmp_path) == [
+        sys.executable, "-m", "papermill", "-f", str(SMOKE), "-k", "python3", "--cwd", "notebooks",
+        "-y", "seeds: [0, 1]", "-p", "data_dir", "/data/x", "-p", "figures_dir", "../build/f",
+        "notebooks/00_data_and_gaussian_clone.ipynb", str(tmp_path / "00_data_and_gaussian_clone.ipynb"),
+        "-p", "figures_dir", str(tmp_path / "figures"), "-p", "run_store", str(tmp_path / "runs"),
+    ]
+
+
+@pytest.mark.parametrize("tokens", COMMANDS, ids=lambda tokens: shlex.join(tokens[1:])[:80])
+def test_the_readme_papermill_command_passes_only_parameters_its_notebook_declares(tokens):
+    notebook = ROOT / next(t for t in tokens[1:] if t.endswith(".ipynb"))
+    declared = set(papermill.inspect_notebook(str(notebook)))
+    unknown = sorted(set(passed_parameters(tokens)) - declared)
+    assert not unknown, f"{notebook.name} has no parameter(s) {unknown}: {shlex.join(tokens)}"
+
+
+@pytest.mark.parametrize("tokens", RUNNABLE, ids=lambda tokens: shlex.join(tokens[1:])[:80])
+def test_the_readme_papermill_command_runs(tokens, tmp_path):
+    command = smoke_version(tokens, tmp_path)
+    env = {**os.environ, "IMPRF_PROGRESS": "0"}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"{shlex.join(command)}\n{result.stderr[-4000:]}"
+    output = Path(command[-7])  # the notebook as executed, outputs included
+    assert output.parent == tmp_path and output.exists()

@@ -1,0 +1,97 @@
+"""The HTML report of ``make reproduce``, from a fabricated notebook, claims record and figures (no run)."""
+
+import json
+import re
+
+import matplotlib.pyplot as plt
+import nbformat
+import numpy as np
+import pytest
+
+from imprf_utils.claims import Claim, judge, write_claims_record
+from imprf_utils.reproduce import figure_caption, paper_figure, write_index
+
+PRESET = {"preset": "smoke", "dataset": "skewed_texture", "seeds": [0, 1], "hidden": [32, 32], "steps": 60, "rounds": 2}
+
+
+def fake_figure(folder, name: str, meta: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    plt.imsave(folder / f"{name}.png", np.zeros((4, 4)))
+    (folder / f"{name}.json").write_text(json.dumps(meta))
+
+
+@pytest.fixture
+def report(tmp_path):
+    """An executed notebook 03 that saves fig4a, its claims record, and a figure no notebook names."""
+    out = tmp_path / "out"
+    out.mkdir()
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# IMP vs random"),
+        nbformat.v4.new_code_cell('save_figure(fig, data_name, "fig4a_rf_width_vs_sparsity", params, figures_dir)'),
+    ]
+    path = out / "03_imp_vs_oneshot_vs_random.ipynb"
+    nbformat.write(notebook, path)
+    figures = tmp_path / "figures"
+    params = {"dataset": "skewed_texture", "seeds": [0, 1], "preset": "smoke"}
+    fake_figure(figures / "skewed_texture", "fig4a_rf_width_vs_sparsity", {"parameters": params, "git_commit": "abcdef0123"})
+    fake_figure(figures / "skewed_texture", "stray_plot", {"parameters": params, "git_commit": None})
+    rng = np.random.default_rng(0)
+    judged = judge([
+        Claim("claim", "IMP is more local than random pruning", "Fig. 4A", rng.normal(0.2, 0.01, 5), "greater", 0.05),
+        Claim("claim", "oneshot is as local as IMP", "Fig. 4A", rng.normal(0.0, 1e-3, 5), "greater", 0.05),
+        Claim("positive control", "ICA <beats> PCA", "Fig. 2", rng.normal(1.0, 0.1, 5), "greater", 0.1),
+    ])
+    write_claims_record(judged, path.stem, dataset="skewed_texture", preset="smoke", figures_dir=figures)
+    return out, path, figures
+
+
+def section(index: str, heading: str) -> str:
+    """The HTML from the <h2> that contains ``heading`` to the next <h2>."""
+    match = re.search(rf"<h2[^>]*>(?:(?!<h2).)*{re.escape(heading)}.*?(?=<h2|$)", index, re.S)
+    assert match, f"no section {heading!r}"
+    return match.group(0)
+
+
+def test_report_shows_preset_claims_and_figures(report):
+    out, path, figures = report
+    index = write_index(out, "smoke", [(path, 42.4)], figures, PRESET).read_text()
+    assert (out / "03_imp_vs_oneshot_vs_random.html").is_file()
+    assert "smoke preset: checks the plumbing, not the science" in index
+    assert "seeds 2 (0, 1)" in index and "hidden 32×32" in index
+    notebook = section(index, "03_imp_vs_oneshot_vs_random</a> —")
+    assert "42 s" in notebook and 'href="03_imp_vs_oneshot_vs_random.html"' in notebook
+    counts = re.findall(r"<tr><td>(claim|positive control)</td>((?:<td>\d+</td>){4})</tr>", notebook)
+    assert counts == [("claim", "<td>1</td><td>0</td><td>1</td><td>2</td>"),
+                      ("positive control", "<td>1</td><td>0</td><td>0</td><td>1</td>")]
+    assert "IMP is more local than random pruning" in notebook and "ICA &lt;beats&gt; PCA" in notebook
+    assert 'class="fails">fails' in notebook
+    assert 'src="../figures/skewed_texture/fig4a_rf_width_vs_sparsity.png"' in notebook
+    assert "Fig. 4A · preset smoke · skewed_texture · 2 seeds · commit abcdef0" in notebook
+    assert "stray_plot.png" not in notebook
+    assert 'src="../figures/skewed_texture/stray_plot.png"' in section(index, "Figures</h2>")
+
+
+def test_report_without_smoke_banner_or_records(report, tmp_path):
+    out, path, figures = report
+    for record in figures.rglob("claims_*.json"):
+        record.unlink()
+    index = write_index(out, "default", [(path, 1.0)], figures).read_text()
+    assert "banner" not in index.split("</style>")[1]
+    assert "No claims record (claims_03.json)" in index
+    empty = write_index(out, "default", [(path, 1.0)], tmp_path / "nothing").read_text()
+    assert "Figures</h2>" not in empty
+
+
+def test_figure_json_notebook_field_attributes_it(report):
+    out, path, figures = report
+    fake_figure(figures / "nlgp", "ig_ipr", {"notebook": "03_imp_vs_oneshot_vs_random", "caption": "I&G's IPR"})
+    index = write_index(out, "smoke", [(path, 1.0)], figures).read_text()
+    assert "I&amp;G&#x27;s IPR" in section(index, "03_imp_vs_oneshot_vs_random</a> —")
+
+
+def test_captions_name_the_paper_figure():
+    assert paper_figure("fig4a_rf_width_vs_sparsity") == "Fig. 4A"
+    assert paper_figure("fig5_cavity_magnitude_control") == "Fig. 5"
+    assert paper_figure("figure_of_merit") is None
+    assert figure_caption("ig_ipr", {"parameters": {"seeds": [0]}}) == "ig_ipr · 1 seed"
