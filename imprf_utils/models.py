@@ -169,9 +169,10 @@ def bmm_replicas(replicas: int, device: torch.device, macs: int) -> int:
     as threads, while ``mm`` spreads one product over all threads; that costs a small
     product more than it costs a large one. So products of at most ``CPU_BMM_MAX_MACS``
     go to ``bmm`` in whole rounds, the remainder (K mod threads, and all of K = 1) to
-    ``mm``; larger products all to ``mm``. On 2 cores this beat all-``bmm`` and all-``mm``
-    for the default FCN (256 wide, batch 256) at every K from 2 to 10, and all-``mm`` beat
-    it for the paper FCN (3072-1024-1024-1024, batch 1000, BatchNorm) at K = 3.
+    ``mm``; larger products all to ``mm``. Measured on 2 (shared) cores: for the default
+    FCN (256 wide, batch 256) the split beat all-``mm`` at each K tried from 2 to 7 and at
+    K = 10 (1.2-1.4x there); for the paper FCN (3072-1024-1024-1024, batch 1000, BatchNorm)
+    at K = 3, all-``mm`` was as fast as the old per-replica code and bmm was not.
     """
     if device.type != "cpu":
         return replicas

@@ -1,6 +1,6 @@
 import torch
 
-from imprf_utils.models import BN_EPS, BN_MOMENTUM, MaskedFCN, replica_state, stack_states
+from imprf_utils.models import BN_EPS, BN_MOMENTUM, MaskedFCN, bmm_replicas, replica_state, stack_states
 
 WIDTHS = (12, 10, 8, 3)
 
@@ -50,6 +50,14 @@ def test_the_network_is_w_times_m_whatever_weights_are_loaded():
             h = h @ w.T + state[f"biases.{layer}"][k]
             h = torch.relu(h) if layer < 2 else h
         torch.testing.assert_close(model(x)[k], h)
+
+
+def test_bmm_takes_whole_rounds_of_threads_of_small_products_and_all_on_a_gpu(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    cpu, small, large = torch.device("cpu"), 256 * 256 * 256, 1000 * 3072 * 1024
+    assert [bmm_replicas(k, cpu, small) for k in (1, 2, 3, 10)] == [0, 2, 2, 10]
+    assert bmm_replicas(10, cpu, large) == 0
+    assert bmm_replicas(3, torch.device("cuda"), large) == 3
 
 
 def test_batchnorm_per_replica_matches_torch():
