@@ -301,7 +301,7 @@ def seed_group(config: ExperimentConfig) -> str:
 def run_experiment(
     config: ExperimentConfig,
     *,
-    run_store: str | os.PathLike = DEFAULT_RUN_STORE,
+    run_store: str | os.PathLike | None = None,
     device: str | torch.device = "auto",
 ) -> Experiment:
     """Run every stage of ``config`` not yet in the run store; return the experiment."""
@@ -311,18 +311,19 @@ def run_experiment(
 def run_experiments(
     configs: Sequence[ExperimentConfig],
     *,
-    run_store: str | os.PathLike = DEFAULT_RUN_STORE,
+    run_store: str | os.PathLike | None = None,
     device: str | torch.device = "auto",
     dense_only: bool = False,
 ) -> list[Experiment]:
     """Run several experiments; configs that differ only in ``seed`` train together as replicas.
 
     Each seed keeps its own run directory, initialization, batch order and random masks;
-    stacking them only shares the matrix products (results match one-at-a-time training
-    within float tolerance). ``dense_only``: stop after level 0 (the dense network and
+    stacking them only shares the matrix products (bit-identical to one-at-a-time training). ``dense_only``: stop after level 0 (the dense network and
     its rewind state), in the same run directory, so a later full run reuses it.
+    ``run_store`` None: ``DEFAULT_RUN_STORE`` (runs/ in the repository, or $IMPRF_RUN_STORE).
     Returns the experiments in the order of ``configs``.
     """
+    run_store = DEFAULT_RUN_STORE if run_store is None else run_store
     experiments = [Experiment(cfg, run_store) for cfg in configs]
     groups: dict[str, list[Experiment]] = {}
     for exp in experiments:

@@ -117,8 +117,9 @@ class MaskedFCN(nn.Module):
         """The mask of ``layer`` in the weights' dtype, converted once per change of the mask.
 
         ``W * M`` and ``dW * M`` with a bool M would convert M to float in the forward and
-        again in the backward (on the CPU as a full copy). The cached copy is keyed on the mask's storage and version counter, so `set_masks`,
-        `load_state_dict`, `.to()` or any in-place edit of the buffer renews it.
+        again in the backward (on the CPU as a full copy). The cached copy is keyed on the
+        mask's storage and version counter, so `set_masks`, `load_state_dict`, `.to()` or
+        any in-place edit of the buffer renews it.
         """
         mask = getattr(self, f"mask{layer}")
         dtype = self.weights[layer].dtype

@@ -157,9 +157,9 @@ def train(
     batch (one gather; with a single seed the input is (B, D) for all). The summed loss
     gives each replica the gradient of its own mean loss, and each replica gets the bits it
     gets when trained alone. Masked weights get zero gradient (`models.masked_linear`), so
-    pruned weights stay exactly zero; the update is `sgd_step`. If ``rewind_step`` lies in ``[start_step, steps)`` the state at that
-    step (before its update) is returned as ``rewind_state``. ``precision``: see the module
-    docstring.
+    pruned weights stay exactly zero; the update is `sgd_step`. If ``rewind_step`` lies in
+    ``[start_step, steps)`` the state at that step (before its update) is returned as
+    ``rewind_state``. ``precision``: see the module docstring.
     """
     device = train_data.x.device
     model.train()
