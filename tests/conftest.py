@@ -47,3 +47,30 @@ TINY = ExperimentConfig(
 @pytest.fixture(scope="session")
 def experiment(tmp_path_factory) -> Experiment:
     return run_experiment(CONFIG, run_store=tmp_path_factory.mktemp("runs"), device="cpu")
+
+
+from pathlib import Path  # noqa: E402
+
+from imprf_utils.store import TMP_PREFIX  # noqa: E402
+
+
+def changed(config: ExperimentConfig, **changes) -> ExperimentConfig:
+    return ExperimentConfig(**{**config.as_dict(), **changes})
+
+
+def leftovers(store: Path) -> list[str]:
+    """Levels and temporaries anywhere under a run store (what a failed start must not leave)."""
+    stages = (TMP_PREFIX, "level_", "oneshot_", "random_")
+    return sorted(str(p.relative_to(store)) for p in store.rglob("*") if p.name.startswith(stages))
+
+
+def assert_same_results(a: Experiment, b: Experiment) -> None:
+    """Bit for bit: the same levels, masks, saved weights and metrics."""
+    assert a.run.levels() == b.run.levels()
+    for level in a.run.levels():
+        masks_a, masks_b = a.masks(level), b.masks(level)
+        assert len(masks_a) == len(masks_b) and all(map(torch.equal, masks_a, masks_b)), level
+        state_a, state_b = a.run.load(level, "state"), b.run.load(level, "state")
+        assert state_a.keys() == state_b.keys(), level
+        assert all(torch.equal(state_a[k], state_b[k]) for k in state_a), level
+        assert a.metrics(level) == b.metrics(level), level

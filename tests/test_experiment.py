@@ -3,12 +3,15 @@
 import dataclasses
 import shutil
 
+import pandas as pd
 import pytest
 import torch
 
+from imprf_utils.analysis import level_summary
+from imprf_utils.data import gaussian_clone
 from imprf_utils.errors import ConfigError
-from conftest import CONFIG
-from imprf_utils.experiment import ExperimentConfig, run_experiment, run_experiments
+from conftest import CONFIG, TINY, assert_same_results, changed
+from imprf_utils.experiment import ExperimentConfig, load_data, run_experiment, run_experiments
 from imprf_utils.presets import experiment_config, load_preset
 
 
@@ -108,6 +111,25 @@ def test_impossible_parameters_are_refused_at_construction(change, message):
         ExperimentConfig(**{**CONFIG.as_dict(), **change})
 
 
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"dataset_options": {"n": 40, "sigmaa": 1.0}}, "unknown option.*sigmaa.*valid options: n, sigma"),
+        ({"seed": -1}, "seeds must be integers >= 0"),
+        ({"data_seed": -1}, "seeds must be integers >= 0"),
+        ({"test_limit": 0}, "test_limit 0: must be None"),
+        ({"steps": 0}, "steps 0: must be > 0"),
+        ({"lr": 0.0}, "lr 0.0: must be > 0"),
+        ({"eval_every": 0}, "eval_every 0: must be > 0"),
+        ({"hidden": (16, 0)}, "widths > 0"),
+    ],
+)
+def test_parameters_are_refused_when_the_config_is_made(change, message):
+    """Before any run directory or data exist."""
+    with pytest.raises(ConfigError, match=message):
+        changed(TINY, **change)
+
+
 def test_unknown_parameter_is_named():
     with pytest.raises(ConfigError, match="unknown experiment parameters"):
         ExperimentConfig.from_dict({"learning_rate": 0.1})
@@ -194,3 +216,42 @@ def test_every_preset_builds_valid_configs_for_the_data_and_the_clone():
         for seed in parameters["seeds"]:
             experiment_config(parameters, seed=seed)
             experiment_config(parameters, seed=seed, clone=True, compare_levels=parameters["clone_compare_levels"])
+
+
+def test_same_seed_same_data_different_data_seed_different_data():
+    clone = changed(TINY, clone=True)
+    for config in (TINY, clone):
+        first, again = load_data(config), load_data(config)
+        for a, b in zip(first, again):  # train and test
+            assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+        other_seed = load_data(changed(config, seed=1))  # seed: initialization, batches, masks
+        assert all(torch.equal(a.x, b.x) for a, b in zip(first, other_seed))
+        other_data = load_data(changed(config, data_seed=1))
+        assert not any(torch.equal(a.x, b.x) for a, b in zip(first, other_data))
+    ds = load_data(TINY)[0]
+    assert torch.equal(gaussian_clone(ds, seed=3).x, gaussian_clone(ds, seed=3).x)
+    assert not torch.equal(gaussian_clone(ds, seed=3).x, gaussian_clone(ds, seed=4).x)
+
+
+def test_same_seeds_same_results_and_figure_data_other_seeds_differ(tmp_path):
+    runs = {
+        name: run_experiment(config, run_store=tmp_path / name, device="cpu")
+        for name, config in [
+            ("first", TINY),
+            ("again", TINY),
+            ("seed", changed(TINY, seed=1)),
+            ("data_seed", changed(TINY, data_seed=1)),
+        ]
+    }
+    assert_same_results(runs["first"], runs["again"])
+    pd.testing.assert_frame_equal(level_summary(runs["first"]), level_summary(runs["again"]), check_exact=True)
+    # seeds stacked as replicas of one training give each seed the bits it gets alone (CPU)
+    together = run_experiments([TINY, changed(TINY, seed=1)], run_store=tmp_path / "together", device="cpu")
+    assert_same_results(together[0], runs["first"])
+    assert_same_results(together[1], runs["seed"])
+    for other in ("seed", "data_seed"):
+        for level in ("level_0", "level_2", "random_2"):
+            state, other_state = runs["first"].run.load(level, "state"), runs[other].run.load(level, "state")
+            assert not torch.equal(state["weights.0"], other_state["weights.0"]), (other, level)
+        assert not torch.equal(runs["first"].masks("level_2")[0], runs[other].masks("level_2")[0]), other
+        assert runs["first"].metrics("level_2") != runs[other].metrics("level_2"), other
