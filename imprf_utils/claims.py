@@ -413,11 +413,14 @@ def find_records(folder: str | Path) -> list[Path]:
     return sorted(Path(folder).rglob("claims_[0-9][0-9].json"), key=lambda p: (p.name, str(p)))
 
 
-def compare_folders(new_root: str | Path, committed_root: str | Path, *, z: float = 4.0) -> list[str]:
-    """Discrepancies between every committed record under ``committed_root`` and the new run's
-    record at the same relative path under ``new_root`` (see :func:`compare_records`)."""
+def compare_folders(
+    new_root: str | Path, committed_root: str | Path, *, z: float = 4.0, notebooks: Sequence[str] | None = None
+) -> list[str]:
+    """Discrepancies between every committed record under ``committed_root`` (of the notebooks
+    numbered in ``notebooks``, e.g. ["00", "03"]; None: all) and the new run's record at the same
+    relative path under ``new_root`` (see :func:`compare_records`)."""
     new_root, committed_root = Path(new_root), Path(committed_root)
-    committed = find_records(committed_root)
+    committed = [p for p in find_records(committed_root) if notebooks is None or p.stem[-2:] in notebooks]
     if not committed:
         return [f"no claims_NN.json under {committed_root}: nothing to compare with (run make notebooks)"]
     problems = []
@@ -439,12 +442,13 @@ def main(argv: list[str] | None = None) -> int:
         help="instead, check the records under the one folder given against those under COMMITTED (e.g. figures): "
         "every committed record must have a counterpart whose estimates lie within the seeds' spread",
     )
+    parser.add_argument("--notebooks", nargs="+", metavar="NN", help="with --compare-with: only these notebooks' records")
     args = parser.parse_args(argv)
     if args.compare_with is not None:
-        problems = [p for folder in args.folders for p in compare_folders(folder, args.compare_with)]
+        problems = [p for folder in args.folders for p in compare_folders(folder, args.compare_with, notebooks=args.notebooks)]
         for problem in problems:
             print(problem, file=sys.stderr)
-        count = len(find_records(args.compare_with))
+        count = len([p for p in find_records(args.compare_with) if args.notebooks is None or p.stem[-2:] in args.notebooks])
         print(f"claims records: {count} compared, {len(problems)} discrepancies" if count else "", file=sys.stderr)
         return 1 if problems else 0
     paths = [p for folder in args.folders for p in find_records(folder)]

@@ -3,6 +3,7 @@
 import json
 import math
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from imprf_utils.claims import (
     KINDS,
     Claim,
     claims_table,
+    compare_folders,
     compare_records,
     judge,
     markdown_summary,
@@ -274,3 +276,36 @@ def test_compare_folders_checks_every_committed_record(tmp_path):
     assert main([str(replicate), "--compare-with", str(committed)]) == 0
     assert main([str(shifted), "--compare-with", str(committed)]) == 1
     assert main([str(tmp_path / "empty"), "--compare-with", str(committed)]) == 1
+
+
+def test_compare_folders_can_be_limited_to_some_notebooks(tmp_path):
+    committed, new = tmp_path / "committed", tmp_path / "new"
+    for root, number in ((committed, "03"), (committed, "06"), (new, "03")):
+        judged = judge([Claim("claim", "an effect", "Fig. 1", [1.0, 1.1, 0.9], "greater", 0.1)])
+        write_claims_record(judged, number, dataset="toy", preset="default", figures_dir=root)
+    assert compare_folders(new, committed, notebooks=["03"]) == []
+    assert any("claims_06.json" in p for p in compare_folders(new, committed))
+
+
+COMMITTED = sorted((Path(__file__).resolve().parent.parent / "figures").rglob("claims_[0-9][0-9].json"))
+
+
+def test_every_notebook_has_a_committed_claims_record():
+    assert sorted(p.stem for p in COMMITTED if p.parent.name == "skewed_texture") == [f"claims_0{i}" for i in range(7)]
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_committed_record_follows_the_verdict_rule(path):
+    """A committed record is what `judge` makes of its own per-seed values: estimates, Holm levels,
+    intervals and verdicts (the check CI can afford for a notebook it does not re-execute, e.g. 06)."""
+    record = read_claims_record(path)
+    assert record["preset"] == "default", "the committed records are those of the default preset"
+    rows = record["rows"]
+    again = judge(
+        [Claim(r["kind"], r["claim"], r["figure"], r["values"], r["direction"], r["margin"], r.get("unit", "")) for r in rows],
+        alpha=record["alpha"],
+    )
+    for row, (_, fresh) in zip(rows, again.iterrows()):
+        assert (row["kind"], row["claim"], row["verdict"]) == (fresh["kind"], fresh["claim"], fresh["verdict"])
+        for field in ("estimate", "sd", "lower", "upper", "alpha"):
+            assert row[field] == pytest.approx(fresh[field], rel=1e-12, abs=1e-15), field
