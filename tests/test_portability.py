@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from imprf_utils.numerics import PINNED
+
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = sorted((ROOT / "tests" / "golden").glob("*.ipynb"))
 
@@ -33,16 +35,28 @@ def test_golden_notebooks_are_committed():
     assert {"01_ica_vs_pca.ipynb", "03_imp_vs_oneshot_vs_random.ipynb"} <= names, names
 
 
-@pytest.mark.parametrize("machine", MACHINES, ids=str)
-def test_nbval_passes_on_an_emulated_machine(machine, tmp_path):
+def nbval(machine: dict[str, str], tmp_path: Path, *, pinned: bool) -> subprocess.CompletedProcess:
     env = {
-        **os.environ, **MACHINES[machine], "IMPRF_PROGRESS": "0",
+        **{k: v for k, v in os.environ.items() if k not in PINNED}, **machine, "IMPRF_PROGRESS": "0",
         "IMPRF_FIGURES": str(tmp_path / "figures"), "IMPRF_RUN_STORE": str(tmp_path / "runs"),
     }
+    wrapper = [sys.executable, "-m", "imprf_utils.numerics", "--"] if pinned else []
     command = [
-        sys.executable, "-m", "imprf_utils.numerics", "--", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        *wrapper, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
         "--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"),
         *map(str, GOLDEN),
     ]
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.parametrize("machine", MACHINES, ids=str)
+def test_nbval_passes_on_an_emulated_machine(machine, tmp_path):
+    result = nbval(MACHINES[machine], tmp_path, pinned=True)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_without_the_pinned_numerics_an_emulated_machine_fails_nbval(tmp_path):
+    """The emulation bites: the same check, run with the machine's own kernels, sees other numbers."""
+    machine = {"OPENBLAS_CORETYPE": "Sandybridge", "ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}
+    result = nbval(machine, tmp_path, pinned=False)
+    assert result.returncode != 0, "nbval passed without pinning: the golden notebooks no longer detect a machine change"
