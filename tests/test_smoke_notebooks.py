@@ -13,7 +13,9 @@ import pytest
 from imprf_utils.presets import load_preset
 from imprf_utils.reproduce import run_notebook
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+FOLDER = Path(__file__).resolve().parent.parent / "notebooks"
+# notebooks/pending/: rewritten notebooks awaiting their default re-execution still run with the smoke preset
+NOTEBOOKS = sorted(FOLDER.glob("[0-9][0-9]_*.ipynb")) + sorted((FOLDER / "pending").glob("[0-9][0-9]_*.ipynb"))
 
 
 @pytest.fixture(scope="module")
