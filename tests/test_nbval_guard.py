@@ -37,7 +37,7 @@ def nbval(tmp_path: Path, planted: bool) -> subprocess.CompletedProcess:
 def test_planted_kurtosis_change_fails_nbval_and_passes_without(tmp_path):
     planted = nbval(tmp_path, planted=True)
     assert planted.returncode != 0, planted.stdout[-3000:]
-    assert "clone pixels are Gaussian" in planted.stdout  # the claims table is the cell that differs
+    assert "claims_table(judged)" in planted.stdout  # the claims table is among the cells that differ (nbval shows their input)
     clean = nbval(tmp_path, planted=False)
     assert clean.returncode == 0, clean.stdout[-3000:]
     assert not (ROOT / "figures" / "plant").exists()
