@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import signal
@@ -15,17 +16,7 @@ from imprf_utils.store import SCHEMA_VERSION, TMP_PREFIX, Run, config_hash
 
 from conftest import TINY, assert_same_results, leftovers
 
-SLOW = ExperimentConfig(
-    dataset="skewed_texture",
-    dataset_options={"n": 600, "size": 8},
-    hidden=(32, 32),
-    batch_size=32,
-    steps=1000,
-    rewind_step=10,
-    eval_every=250,
-    rounds=2,
-    compare_levels=(2,),
-)
+SLOW = dataclasses.replace(TINY, dataset_options={"n": 600, "size": 8}, hidden=(32, 32), steps=1000, eval_every=250)
 """About 0.8 s a round on one thread: long enough to be killed in the middle of round 2.
 
 The subprocess tests run IMP for real; the test process and the subprocesses all use one
