@@ -20,10 +20,9 @@ import pandas as pd
 import torch
 
 from imprf_utils.data import Dataset
-from imprf_utils.experiment import DEFAULT_RUN_STORE, Experiment, run_experiments
+from imprf_utils.experiment import DENSE, Experiment, run_experiments
 from imprf_utils.plots import figures_root
-from imprf_utils.presets import seed_configs
-from imprf_utils.train import DeviceData
+from imprf_utils.presets import notebook_configs
 from imprf_utils.metrics import (
     class_kurtosis,
     compactness_ratio,
@@ -70,7 +69,7 @@ def notebook_runs(parameters: Mapping[str, Any]) -> NotebookRuns:
     """The data and clone experiments of a notebook's parameters, run (or read back) once.
 
     Call as ``runs = notebook_runs(globals())`` after the parameters cell: every field of
-    ExperimentConfig comes from the parameters (``presets.experiment_config``), one
+    ExperimentConfig comes from the parameters (``presets.notebook_configs``), one
     experiment per entry of ``seeds``, and the same seeds on the Gaussian clone with
     oneshot and random pruning at ``clone_compare_levels``. Stages the run store
     (``run_store``; None: the default store) already holds are read, not trained.
@@ -78,16 +77,14 @@ def notebook_runs(parameters: Mapping[str, Any]) -> NotebookRuns:
     missing = [name for name in NOTEBOOK_PARAMETERS if name not in parameters]
     if missing:
         raise KeyError(f"notebook_runs: the parameters lack {missing}; the notebook's parameters cell must define {list(NOTEBOOK_PARAMETERS)}")
-    seeds = parameters["seeds"]
-    configs = seed_configs(parameters, seeds)
-    configs += seed_configs(parameters, seeds, clone=True, compare_levels=parameters["clone_compare_levels"])
-    run_store = parameters["run_store"] if parameters["run_store"] is not None else DEFAULT_RUN_STORE
-    experiments = run_experiments(configs, run_store=run_store, device=parameters["device"])
+    configs = notebook_configs(parameters)
+    experiments = run_experiments(configs.data + configs.clone, run_store=parameters["run_store"], device=parameters["device"])
+    seeds = len(configs.data)
     return NotebookRuns(
-        data=experiments[: len(seeds)],
-        clone=experiments[len(seeds) :],
+        data=experiments[:seeds],
+        clone=experiments[seeds:],
         dataset=experiments[0].data[0].name,
-        params={"seeds": list(seeds), **configs[0].as_dict()},
+        params={"seeds": list(parameters["seeds"]), **configs.data[0].as_dict()},
         figures_dir=figures_root(parameters["figures_dir"], parameters["preset"]),
     )
 
@@ -150,7 +147,12 @@ def per_seed_spearman(table: pd.DataFrame, x: str, y: str, **where: Any) -> pd.S
 # --------------------------------------------------------------------------------------
 
 
-def first_layer(exp: Experiment, level: str) -> tuple[torch.Tensor, torch.Tensor]:
+def network_columns(exp: Experiment) -> dict[str, Any]:
+    """The columns that name a network in every table: ``data`` ("data"/"clone") and ``seed``."""
+    return {"data": "clone" if exp.config.clone else "data", "seed": exp.config.seed}
+
+
+def first_layer(exp: Experiment, level: tuple[str, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Masked first-layer weights (units, D) and mask of a level."""
     model = exp.model(level)
     mask = model.masks[0][0]
@@ -158,51 +160,44 @@ def first_layer(exp: Experiment, level: str) -> tuple[torch.Tensor, torch.Tensor
 
 
 @torch.no_grad()
-def first_layer_inputs(exp: Experiment, level: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def first_layer_inputs(exp: Experiment, level: tuple[str, int], limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """What the first Linear map sees on the test set (after BatchNorm, if any), and labels."""
-    _, test_ds = exp.data
-    model = exp.model(level)
-    data = DeviceData.from_dataset(test_ds if limit is None else test_ds.subset(slice(0, limit)), "cpu", mean=exp.data[0].mean)
-    return model.layer_input(data.inputs(slice(None)), 0)[0], data.y
+    data = exp.test_inputs(limit)
+    return exp.model(level).layer_input(data.inputs(slice(None)), 0)[0], data.y
 
 
-def level_summary(exp: Experiment, *, kurtosis_samples: int | None = None, seed: int = 0) -> pd.DataFrame:
+def level_summary(exp: Experiment, *, kurtosis_samples: int | None = None, control_seed: int = 0) -> pd.DataFrame:
     """One row per stored level of each method.
 
     Columns: method, level (IMP rounds of the sparsity), kept (fraction of hidden
-    weights), accuracy (final test accuracy), rf_width (median, pixels), rg_ratio
+    weights), accuracy (final test accuracy), rf_width (median, pixels), rf_width_ratio
     (median width ÷ random placement; < 1 = local), component_ratio and
-    neighbour_ratio (compactness ÷ random placement; > 1 = blob-like), kurtosis
-    (mean |κ − 3| of first-layer pre-activations per class), kurtosis_shuffled (the
-    same weights at random input positions) and kurtosis_excess (the difference).
+    neighbour_ratio (compactness ÷ random placement; > 1 = blob-like), and
+    ``kurtosis_summary``'s non_gaussianity, non_gaussianity_shuffled and
+    non_gaussianity_excess over the first ``kurtosis_samples`` test images.
+    ``control_seed`` draws every random placement and shuffle.
     """
     train_ds = exp.data[0]
     shape, periodic = train_ds.image_shape, train_ds.periodic
-    generator = torch.Generator().manual_seed(seed)
     rows = []
-    for method, level in exp.stored_levels():
-        weight, mask = first_layer(exp, level)
+    for level in exp.stored_levels():
+        mask = exp.masks(level)[0]
         metrics = exp.metrics(level)
-        x, labels = first_layer_inputs(exp, level, kurtosis_samples)
-        kappa = float(torch.nanmean(non_gaussianity(x @ weight.T, labels)))
-        kappa_shuffled = float(torch.nanmean(non_gaussianity(x @ shuffle_positions(weight, generator).T, labels)))
-        component, neighbour = compactness_ratio(mask, shape, periodic=periodic, seed=seed)
+        component, neighbour = compactness_ratio(mask, shape, periodic=periodic, seed=control_seed)
         rows.append(
             dict(
-                method=method,
-                level=int(level.rsplit("_", 1)[1]),
+                method=level.method,
+                level=level.k,
                 kept=metrics["kept_fraction"],
                 accuracy=metrics["final_accuracy"],
                 rf_width=float(torch.nanmedian(rf_width(mask, shape, periodic=periodic))),
-                rg_ratio=rf_width_ratio(mask, shape, periodic=periodic, seed=seed),
+                rf_width_ratio=rf_width_ratio(mask, shape, periodic=periodic, seed=control_seed),
                 component_ratio=component,
                 neighbour_ratio=neighbour,
-                kurtosis=kappa,
-                kurtosis_shuffled=kappa_shuffled,
-                kurtosis_excess=kappa - kappa_shuffled,
             )
         )
-    return pd.DataFrame(rows)
+    kurtosis = _kurtosis_rows(exp, samples=kurtosis_samples, control_seed=control_seed)
+    return pd.DataFrame(rows).join(kurtosis[list(NON_GAUSSIANITY_COLUMNS)])
 
 
 def clone_fidelity(data: Dataset, clone: Dataset) -> pd.DataFrame:
@@ -239,8 +234,8 @@ def per_experiment(table: Callable[..., pd.DataFrame], experiments: list[Experim
     tables = []
     for exp in experiments:
         rows = table(exp, **kwargs)
-        rows.insert(0, "data", "clone" if exp.config.clone else "data")
-        rows.insert(1, "seed", exp.config.seed)
+        for i, (name, value) in enumerate(network_columns(exp).items()):
+            rows.insert(i, name, value)
         tables.append(rows)
     return pd.concat(tables, ignore_index=True)
 
@@ -250,7 +245,7 @@ def summarize(experiments: list[Experiment], **kwargs) -> pd.DataFrame:
     return per_experiment(level_summary, experiments, **kwargs)
 
 
-def learning_curves(experiments: list[Experiment], level: str = "level_0") -> pd.DataFrame:
+def learning_curves(experiments: list[Experiment], level: tuple[str, int] = DENSE) -> pd.DataFrame:
     """The stored learning curve of ``level`` of each experiment, one row per evaluation.
 
     Columns: data ("data"/"clone"), seed, step, train_loss (mean since the previous
@@ -260,8 +255,7 @@ def learning_curves(experiments: list[Experiment], level: str = "level_0") -> pd
     for exp in experiments:
         m = exp.metrics(level)
         tables.append(pd.DataFrame({
-            "data": "clone" if exp.config.clone else "data",
-            "seed": exp.config.seed,
+            **network_columns(exp),
             "step": m["steps"],
             "train_loss": m["train_loss"],
             "test_accuracy": m["test_accuracy"],
@@ -269,7 +263,7 @@ def learning_curves(experiments: list[Experiment], level: str = "level_0") -> pd
     return pd.concat(tables, ignore_index=True)
 
 
-def connection_summary(exp: Experiment, *, radius: float = 2.0, seed: int = 0) -> pd.DataFrame:
+def connection_summary(exp: Experiment, *, radius: float = 2.0, control_seed: int = 0) -> pd.DataFrame:
     """Pellegrini & Biroli's diagnostics of the first-layer masks, one row per stored level.
 
     Columns: method, level; ``empty`` (share of units with no connection) and
@@ -278,12 +272,13 @@ def connection_summary(exp: Experiment, *, radius: float = 2.0, seed: int = 0) -
     > 1 = more empty and more crowded units than chance); ``near_pairs`` (share of pairs of
     a unit's surviving inputs at most ``radius`` px apart, from the locality maps S_sc + S_dc,
     displacements wrapped on a periodic dataset's torus),
-    ``near_pairs_shuffled`` (the same masks at random positions) and ``near_pair_ratio``.
+    ``near_pairs_shuffled`` (the same masks at random positions, drawn from ``control_seed``)
+    and ``near_pair_ratio``.
     """
     shape, periodic = exp.data[0].image_shape, exp.data[0].periodic
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(control_seed)
     rows = []
-    for method, level in exp.stored_levels():
+    for level in exp.stored_levels():
         mask = exp.masks(level)[0]
         counts = connections_per_unit(mask).double()
         inputs = mask.shape[1]
@@ -293,8 +288,8 @@ def connection_summary(exp: Experiment, *, radius: float = 2.0, seed: int = 0) -
             sum(locality_maps(shuffle_positions(mask, generator), shape, periodic=periodic)), radius
         )
         rows.append(dict(
-            method=method,
-            level=_rounds_of(level),
+            method=level.method,
+            level=level.k,
             empty=float((counts == 0).double().mean()),
             empty_null=(1 - p) ** inputs,
             dispersion=float(counts.var() / (inputs * p * (1 - p))) if 0 < p < 1 else float("nan"),
@@ -310,17 +305,7 @@ def connection_summary(exp: Experiment, *, radius: float = 2.0, seed: int = 0) -
 # --------------------------------------------------------------------------------------
 
 
-def _rounds_of(level: str) -> int:
-    """IMP rounds of a level's sparsity: "level_7", "oneshot_7", "random_7" -> 7."""
-    return int(level.rsplit("_", 1)[1])
-
-
-def _test_data(exp: Experiment, samples: int | slice | None) -> DeviceData:
-    """The test images ``samples`` (first n, a slice of rows, or all) as the network's input."""
-    _, test_ds = exp.data
-    if samples is not None:
-        test_ds = test_ds.subset(slice(0, samples) if isinstance(samples, int) else samples)
-    return DeviceData.from_dataset(test_ds, "cpu", mean=exp.data[0].mean)
+NON_GAUSSIANITY_COLUMNS = ("non_gaussianity", "non_gaussianity_shuffled", "non_gaussianity_excess")
 
 
 @torch.no_grad()
@@ -329,7 +314,7 @@ def kurtosis_summary(
     *,
     samples: int | slice | None = None,
     levels: Collection[int] | None = None,
-    seed: int = 0,
+    control_seed: int = 0,
 ) -> pd.DataFrame:
     """Kurtosis of first-layer pre-activations at every stored level, with its control (Fig. 4B).
 
@@ -338,44 +323,46 @@ def kurtosis_summary(
     for h = x (W ⊙ M)ᵀ over the test images ``samples`` (an int: the first so many; a
     slice: those rows; None: all):
 
-    - ``kurtosis_mean``: mean over units of (1/K) Σ_c κ_c(h_i), the y axis of Redman et
+    - ``mean_kurtosis``: mean over units of (1/K) Σ_c κ_c(h_i), the y axis of Redman et
       al. Fig. 4B (3 for a Gaussian); units with every weight pruned (constant h) left out;
-    - ``kurtosis``: mean over units of (1/K) Σ_c |κ_c(h_i) − 3| (non-Gaussianity);
-    - ``kurtosis_shuffled``: the same with each unit's weights at random input positions
-      (``shuffle_positions``), and ``kurtosis_excess`` = kurtosis − kurtosis_shuffled.
-
-    With all levels and an int ``samples``, the last three equal ``level_summary``'s
-    columns of the same name with ``kurtosis_samples=samples`` (same shuffles: one
-    generator per experiment seeded with ``seed``, drawn level by level in the same
-    order), without its localization measures, and each network is loaded once.
+    - ``non_gaussianity``: mean over units of (1/K) Σ_c |κ_c(h_i) − 3|;
+    - ``non_gaussianity_shuffled``: the same with each unit's weights at random input
+      positions (``shuffle_positions``; one generator per experiment seeded with
+      ``control_seed``, drawn level by level), and ``non_gaussianity_excess`` = the
+      difference.
     """
+    return per_experiment(_kurtosis_rows, experiments, samples=samples, levels=levels, control_seed=control_seed)
+
+
+@torch.no_grad()
+def _kurtosis_rows(
+    exp: Experiment, *, samples: int | slice | None, levels: Collection[int] | None = None, control_seed: int
+) -> pd.DataFrame:
+    """``kurtosis_summary`` of one experiment, without its data and seed columns; each network loaded once."""
+    generator = torch.Generator().manual_seed(control_seed)
+    data = exp.test_inputs(samples)
+    inputs = data.inputs(slice(None))
     rows = []
-    for exp in experiments:
-        generator = torch.Generator().manual_seed(seed)
-        data = _test_data(exp, samples)
-        inputs = data.inputs(slice(None))
-        for method, level in exp.stored_levels():
-            if levels is not None and _rounds_of(level) not in levels:
-                continue
-            model = exp.model(level)
-            weight = model.weights[0][0] * model.masks[0][0]
-            x = model.layer_input(inputs, 0)[0]
-            per_class = class_kurtosis(x @ weight.T, data.y)  # (classes, units)
-            kappa = float(torch.nanmean(torch.nanmean((per_class - 3).abs(), dim=0)))
-            shuffled = float(torch.nanmean(non_gaussianity(x @ shuffle_positions(weight, generator).T, data.y)))
-            rows.append(
-                dict(
-                    data="clone" if exp.config.clone else "data",
-                    seed=exp.config.seed,
-                    method=method,
-                    level=_rounds_of(level),
-                    kept=exp.metrics(level)["kept_fraction"],
-                    kurtosis_mean=float(torch.nanmean(torch.nanmean(per_class, dim=0))),
-                    kurtosis=kappa,
-                    kurtosis_shuffled=shuffled,
-                    kurtosis_excess=kappa - shuffled,
-                )
+    for level in exp.stored_levels():
+        if levels is not None and level.k not in levels:
+            continue
+        model = exp.model(level)
+        weight = model.weights[0][0] * model.masks[0][0]
+        x = model.layer_input(inputs, 0)[0]
+        per_class = class_kurtosis(x @ weight.T, data.y)  # (classes, units)
+        kappa = float(torch.nanmean(torch.nanmean((per_class - 3).abs(), dim=0)))
+        shuffled = float(torch.nanmean(non_gaussianity(x @ shuffle_positions(weight, generator).T, data.y)))
+        rows.append(
+            dict(
+                method=level.method,
+                level=level.k,
+                kept=exp.metrics(level)["kept_fraction"],
+                mean_kurtosis=float(torch.nanmean(torch.nanmean(per_class, dim=0))),
+                non_gaussianity=kappa,
+                non_gaussianity_shuffled=shuffled,
+                non_gaussianity_excess=kappa - shuffled,
             )
+        )
     return pd.DataFrame(rows)
 
 
@@ -398,20 +385,19 @@ def width_ratios(experiments: list[Experiment], *, control_seed: int = 0) -> pd.
 
     One row per experiment and stored level: data, seed, method, level and
     ``rf_width_ratio`` (``metrics.rf_width_ratio``, its shuffles drawn from
-    ``control_seed``; < 1 = local), equal to ``level_summary``'s ``rg_ratio`` with
-    ``seed=control_seed``, without the other measures.
+    ``control_seed``; < 1 = local), equal to ``level_summary``'s column of the same
+    ``control_seed``, without the other measures.
     """
     rows = []
     for exp in experiments:
         train_ds = exp.data[0]
-        for method, level in exp.stored_levels():
+        for level in exp.stored_levels():
             mask = exp.masks(level)[0]
             rows.append(
                 dict(
-                    data="clone" if exp.config.clone else "data",
-                    seed=exp.config.seed,
-                    method=method,
-                    level=_rounds_of(level),
+                    **network_columns(exp),
+                    method=level.method,
+                    level=level.k,
                     rf_width_ratio=rf_width_ratio(mask, train_ds.image_shape, periodic=train_ds.periodic, seed=control_seed),
                 )
             )
@@ -423,19 +409,19 @@ def lagged_localization(kurtosis: pd.DataFrame, widths: pd.DataFrame) -> pd.Data
 
     ``kurtosis``: ``kurtosis_summary`` rows; ``widths``: ``width_ratios`` rows. One row
     per network (data, seed) and IMP level k whose level k + 1 is stored too: ``level``
-    (k), ``excess`` (``kurtosis_excess`` at k) and ``drop`` = r(k) − r(k + 1), r the RF
+    (k), ``excess`` (``non_gaussianity_excess`` at k) and ``drop`` = r(k) − r(k + 1), r the RF
     width ratio (> 0: round k + 1 made the masks more local). The lagged test of Fig. 4:
     per network, does a larger excess at k go with a larger drop from k to k + 1?
     """
     keys = ["data", "seed", "level"]
-    imp = kurtosis[kurtosis.method == "imp"][keys + ["kurtosis_excess"]]
+    imp = kurtosis[kurtosis.method == "imp"][keys + ["non_gaussianity_excess"]]
     ratio = widths[widths.method == "imp"][keys + ["rf_width_ratio"]]
     following = ratio.assign(level=ratio.level - 1).rename(columns={"rf_width_ratio": "following"})
     rows = imp.merge(ratio, on=keys).merge(following, on=keys).sort_values(keys)
     return pd.DataFrame(
         {
             **{key: rows[key].to_numpy() for key in keys},
-            "excess": rows.kurtosis_excess.to_numpy(),
+            "excess": rows.non_gaussianity_excess.to_numpy(),
             "drop": (rows.rf_width_ratio - rows.following).to_numpy(),
         }
     )

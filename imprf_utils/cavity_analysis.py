@@ -17,24 +17,14 @@ import numpy.typing as npt
 import pandas as pd
 import torch
 
-from imprf_utils.analysis import _test_data, per_experiment
-from imprf_utils.experiment import Experiment
+from imprf_utils.analysis import per_experiment
+from imprf_utils.experiment import DENSE, Experiment
 from imprf_utils.metrics import cavity_scores
-from imprf_utils.models import MaskedFCN
-
-
-def rewind_model(exp: Experiment, level: str) -> MaskedFCN:
-    """The rewind state θ(t_rewind) under the masks of ``level``, on the CPU, in eval mode.
-
-    With ``level = f"level_{n-1}"`` this is the network θ(t_rewind) ⊙ m(n−1) that IMP
-    round n starts from, on which Redman et al. Fig. 5C computes cavity scores.
-    """
-    return exp.build_model(exp.run.load("level_0", "rewind"), exp.run.load(level, "masks")).eval()
 
 
 @torch.no_grad()
 def rewind_cavity_scores(
-    exp: Experiment, level: str, *, samples: int | slice | None = None
+    exp: Experiment, level: tuple[str, int], *, samples: int | slice | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cavity scores of the first layer of θ(t_rewind) ⊙ m(level), and the rewind weights.
 
@@ -44,8 +34,8 @@ def rewind_cavity_scores(
     first Linear map sees it; NaN where the mask of ``level`` has pruned the weight.
     ``weight`` is θ(t_rewind) unmasked.
     """
-    model = rewind_model(exp, level)
-    data = _test_data(exp, samples)
+    model = exp.rewind_model(level)
+    data = exp.test_inputs(samples)
     x = model.layer_input(data.inputs(slice(None)), 0)[0]
     weight, mask = model.weights[0][0].detach(), model.masks[0][0]
     return cavity_scores(weight, x, mask=mask, labels=data.y), weight
@@ -64,7 +54,7 @@ def oneshot_removal_round(exp: Experiment) -> torch.Tensor:
     (both prune the dense trained weights by magnitude). Returns int64 of the layer's shape.
     """
     imp = exp.removal_round(0)
-    trained = exp.model("level_0").weights[0][0].abs().flatten()
+    trained = exp.model(DENSE).weights[0][0].abs().flatten()
     sizes = torch.bincount(imp.flatten(), minlength=exp.config.rounds + 2)[1:]
     rounds = torch.repeat_interleave(torch.arange(1, sizes.numel() + 1), sizes)
     order = torch.argsort(trained, stable=True)
@@ -93,7 +83,7 @@ def cavity_by_removal_round(
         levels = list(range(exp.config.rounds + 1))
     tables = []
     for k in levels:
-        scores, weight = rewind_cavity_scores(exp, f"level_{k}", samples=samples)
+        scores, weight = rewind_cavity_scores(exp, ("imp", k), samples=samples)
         present = removal > k
         tables.append(
             pd.DataFrame(

@@ -3,11 +3,15 @@
 ``run_experiment(config)`` does every stage that the run store does not hold yet and
 returns the :class:`Experiment` that reads them back. The stages:
 
-- level 0: train the dense network for ``steps``; keep its state at ``rewind_step``;
-- level k (IMP): prune ``prune_rate`` of each hidden layer's remaining weights of level
-  k-1's final weights, rewind the survivors to the rewind state, retrain to ``steps``;
-- oneshot_k: prune level 0's final weights once to level k's per-layer counts, rewind, retrain;
-- random_k: random masks with level k's per-layer counts, rewind, retrain.
+- ("imp", 0): train the dense network for ``steps``; keep its state at ``rewind_step``;
+- ("imp", k): prune ``prune_rate`` of each hidden layer's remaining weights of ("imp", k-1)'s
+  final weights, rewind the survivors to the rewind state, retrain to ``steps``;
+- ("oneshot", k): prune the dense network's final weights once to ("imp", k)'s per-layer
+  counts, rewind, retrain;
+- ("random", k): random masks with ("imp", k)'s per-layer counts, rewind, retrain.
+
+A network is named by its :class:`Level` ``(method, k)``; ``Level.directory`` is the one
+place that names its directory in the run store.
 
 All oneshot and random networks start from the same rewind state and see the same
 batches, so they train together as stacked replicas.
@@ -24,7 +28,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -37,22 +41,49 @@ from imprf_utils.superclasses import apply_superclasses, check_superclasses, sup
 from imprf_utils.train import PRECISIONS, DeviceData, train
 
 METHODS = ("imp", "oneshot", "random")
+
+
+class Level(NamedTuple):
+    """One trained network of an experiment: ``method`` at the sparsity of ``k`` IMP rounds.
+
+    ``("imp", 0)`` is the dense network; any ``(method, k)`` tuple is accepted where a
+    Level is expected.
+    """
+
+    method: str
+    """"imp", "oneshot" or "random" (``METHODS``)."""
+    k: int
+    """IMP rounds whose sparsity the network has."""
+
+    @property
+    def directory(self) -> str:
+        """Its directory in the run store: ``level_k`` for IMP, ``oneshot_k`` / ``random_k`` otherwise."""
+        if self.method not in METHODS:
+            raise ValueError(f"level {tuple(self)}: the method must be one of {', '.join(METHODS)}")
+        return f"level_{self.k}" if self.method == "imp" else f"{self.method}_{self.k}"
+
+
+DENSE = Level("imp", 0)
 DEFAULT_RUN_STORE = Path(os.environ.get("IMPRF_RUN_STORE", Path(__file__).resolve().parent.parent / "runs"))
+
+
+DATA = {"data": True}
+"""Field metadata of the config fields that determine the data (``load_data``); experiments equal in them share one copy."""
 
 
 @dataclass(frozen=True)
 class ExperimentConfig:
     """Everything that determines an experiment's results (the run store hashes all of it)."""
 
-    dataset: str = "skewed_texture"
+    dataset: str = field(default="skewed_texture", metadata=DATA)
     """Name for ``load_dataset``."""
-    dataset_options: dict[str, Any] = field(default_factory=dict)
+    dataset_options: dict[str, Any] = field(default_factory=dict, metadata=DATA)
     """Options of the dataset (sizes, correlation lengths, ImageNet32 batches...)."""
-    data_dir: str | None = None
+    data_dir: str | None = field(default=None, metadata=DATA)
     """Directory of a real dataset's files."""
-    clone: bool = False
+    clone: bool = field(default=False, metadata=DATA)
     """Train and test on the class-conditional Gaussian clone of the data instead."""
-    data_seed: int = 0
+    data_seed: int = field(default=0, metadata=DATA)
     """Fixes synthetic data and the clone; the papers' three networks share one dataset."""
     seed: int = 0
     """Fixes the initialization, the batch order and the random masks."""
@@ -76,11 +107,11 @@ class ExperimentConfig:
     """IMP rounds."""
     compare_levels: tuple[int, ...] = (4, 7, 10)
     """IMP levels at whose sparsity oneshot and random pruning are trained."""
-    test_limit: int | None = None
+    test_limit: int | None = field(default=None, metadata=DATA)
     """Evaluate on the first so many test images (P&B: 10,000); None: all."""
-    train_fraction: float = 1.0
+    train_fraction: float = field(default=1.0, metadata=DATA)
     """Train on this fraction of the training set (a random subset fixed by ``data_seed``; P&B: 0.3 vs 1)."""
-    superclasses: str | None = None
+    superclasses: str | None = field(default=None, metadata=DATA)
     """Train and test on grouped labels: "mod<N>", "semantic" or a mapping file (see superclasses.py)."""
     precision: str = "fp32"
     """Matmul precision of training: "fp32", "tf32" (CUDA TF32 matmuls) or "bf16" (autocast); see train.py."""
@@ -202,7 +233,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
-DATA_FIELDS = ("dataset", "dataset_options", "data_dir", "clone", "data_seed", "test_limit", "train_fraction", "superclasses")
+DATA_FIELDS = tuple(f.name for f in dataclasses.fields(ExperimentConfig) if f.metadata.get("data"))
 
 
 def load_data(config: ExperimentConfig) -> tuple[Dataset, Dataset]:
@@ -256,34 +287,56 @@ class Experiment:
         train_ds = self.data[0]
         return (train_ds.x[0].numel(), *self.config.hidden, train_ds.num_classes)
 
-    def level_names(self, method: str) -> list[str]:
-        """Stored levels of a method ("imp", "oneshot", "random") in order of sparsity."""
-        if method == "imp":
-            return [f"level_{k}" for k in range(self.config.rounds + 1)]
-        return [f"{method}_{k}" for k in self.config.compare_levels]
+    def levels(self, method: str) -> list[Level]:
+        """The levels of a method ("imp", "oneshot", "random") in a full run, in order of sparsity."""
+        ks = range(self.config.rounds + 1) if method == "imp" else self.config.compare_levels
+        return [Level(method, k) for k in ks]
 
-    def stored_levels(self) -> list[tuple[str, str]]:
-        """(method, level) of every level the run store holds, by method, then sparsity."""
-        return [(m, level) for m in METHODS for level in self.level_names(m) if self.run.has(level)]
+    def has(self, level: tuple[str, int]) -> bool:
+        return self.run.has(Level(*level).directory)
 
-    def missing_levels(self) -> list[str]:
+    def stored_levels(self) -> list[Level]:
+        """Every level the run store holds, by method, then sparsity."""
+        return [level for m in METHODS for level in self.levels(m) if self.has(level)]
+
+    def missing_levels(self) -> list[Level]:
         """Levels of the full run (IMP, oneshot, random) the run store does not hold yet."""
-        return [level for m in METHODS for level in self.level_names(m) if not self.run.has(level)]
+        return [level for m in METHODS for level in self.levels(m) if not self.has(level)]
 
-    def masks(self, level: str) -> list[torch.Tensor]:
-        stored = self.run.load(level, "masks")
+    def load(self, level: tuple[str, int], stem: str) -> dict[str, torch.Tensor]:
+        """A stored state dict of a level: "state", "masks", or "rewind" (the dense level only)."""
+        return self.run.load(Level(*level).directory, stem)
+
+    def masks(self, level: tuple[str, int]) -> list[torch.Tensor]:
+        stored = self.load(level, "masks")
         return [stored[f"mask{layer}"][0] for layer in range(len(stored))]
 
-    def model(self, level: str) -> MaskedFCN:
+    def model(self, level: tuple[str, int]) -> MaskedFCN:
         """The trained network of a level, on the CPU, in eval mode."""
-        return self.build_model(self.run.load(level, "state"), self.run.load(level, "masks")).eval()
+        return self.build_model(self.load(level, "state"), self.load(level, "masks")).eval()
 
-    def metrics(self, level: str) -> dict[str, Any]:
-        return self.run.metrics(level)
+    def rewind_model(self, level: tuple[str, int]) -> MaskedFCN:
+        """The rewind state θ(t_rewind) under the masks of ``level``, on the CPU, in eval mode.
+
+        With ``level = ("imp", n - 1)`` this is the network θ(t_rewind) ⊙ m(n−1) that IMP
+        round n starts from (Redman et al. Fig. 5C computes its cavity scores).
+        """
+        return self.build_model(self.load(DENSE, "rewind"), self.load(level, "masks")).eval()
+
+    def metrics(self, level: tuple[str, int]) -> dict[str, Any]:
+        return self.run.metrics(Level(*level).directory)
+
+    def test_inputs(self, samples: int | slice | None = None) -> DeviceData:
+        """The test images ``samples`` (an int: the first so many; a slice: those rows; None: all)
+        as the network's input, on the CPU (centred by the training set's mean)."""
+        train_ds, test_ds = self.data
+        if samples is not None:
+            test_ds = test_ds.subset(slice(0, samples) if isinstance(samples, int) else samples)
+        return DeviceData.from_dataset(test_ds, "cpu", mean=train_ds.mean)
 
     def removal_round(self, layer: int = 0) -> torch.Tensor:
         """IMP round that removed each weight of ``layer`` (``rounds + 1`` for survivors)."""
-        return removal_round([self.masks(level)[layer] for level in self.level_names("imp")])
+        return removal_round([self.masks(level)[layer] for level in self.levels("imp")])
 
     def build_model(self, state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> MaskedFCN:
         """A network of this experiment's shape holding a stored (possibly stacked) state and masks."""
@@ -338,7 +391,7 @@ def _run_group(group: list[Experiment], device: torch.device, dense_only: bool =
         for exp in sorted(group, key=lambda e: str(e.run.path)):  # a fixed order: no deadlock
             stack.enter_context(exp.run.lock())
             exp.run.clean_partial()
-        if all(exp.run.has("level_0") if dense_only else not exp.missing_levels() for exp in group):
+        if all(exp.has(DENSE) if dense_only else not exp.missing_levels() for exp in group):
             return
         train_ds, test_ds = group[0].data
         train_data = DeviceData.from_dataset(train_ds, device)
@@ -377,18 +430,18 @@ class _Stages:
 
     def _rewound(self, replicas: list[tuple[Experiment, list[torch.Tensor]]]) -> MaskedFCN:
         """One replica per (experiment, masks): its rewind state, masks applied, BN statistics reset (P&B)."""
-        state = stack_states([exp.run.load("level_0", "rewind") for exp, _ in replicas])
+        state = stack_states([exp.load(DENSE, "rewind") for exp, _ in replicas])
         for name in state:
             if name.startswith("running_mean"):
                 state[name].zero_()
             elif name.startswith("running_var"):
                 state[name].fill_(1.0)
-        model = replicas[0][0].build_model(state, replicas[0][0].run.load("level_0", "masks"))
+        model = replicas[0][0].build_model(state, replicas[0][0].load(DENSE, "masks"))
         model.set_masks([torch.stack(layer) for layer in zip(*(masks for _, masks in replicas))])
         return model
 
     @staticmethod
-    def _save(exp: Experiment, level: str, model: MaskedFCN, result, k: int, rewind=None) -> None:
+    def _save(exp: Experiment, level: Level, model: MaskedFCN, result, k: int, rewind=None) -> None:
         sd = model.state_dict()
         masks = {name: t[k : k + 1] for name, t in sd.items() if name.startswith("mask")}
         state = replica_state({n: t for n, t in sd.items() if not n.startswith("mask")}, k)
@@ -406,48 +459,48 @@ class _Stages:
         tensors = {"state": state, "masks": masks}
         if rewind is not None:
             tensors["rewind"] = replica_state({n: t for n, t in rewind.items() if not n.startswith("mask")}, k)
-        exp.run.save(level, tensors, metrics)
+        exp.run.save(level.directory, tensors, metrics)
 
     def dense(self) -> None:
-        todo = [exp for exp in self.group if not exp.run.has("level_0")]
+        todo = [exp for exp in self.group if not exp.has(DENSE)]
         if not todo:
             return
         seeds = [exp.config.seed for exp in todo]
         model = MaskedFCN(todo[0].widths(), seeds=seeds, batchnorm=self.cfg.batchnorm)
         result = self._train(model, seeds, 0, "dense", rewind=True)
         for k, exp in enumerate(todo):
-            self._save(exp, "level_0", model, result, k, rewind=result.rewind_state)
+            self._save(exp, DENSE, model, result, k, rewind=result.rewind_state)
 
     def imp_round(self, k: int) -> None:
-        todo = [exp for exp in self.group if not exp.run.has(f"level_{k}")]
+        todo = [exp for exp in self.group if not exp.has(("imp", k))]
         if not todo:
             return
         replicas = []
         for exp in todo:
-            previous = exp.model(f"level_{k - 1}")
+            previous = exp.model(("imp", k - 1))
             weights = [w[0] for w in previous.weights[:-1]]
             replicas.append((exp, magnitude_masks(weights, [m[0] for m in previous.masks], self.cfg.prune_rate)))
         model = self._rewound(replicas)
         result = self._train(model, [exp.config.seed for exp in todo], self.cfg.rewind_step, f"IMP round {k}/{self.cfg.rounds}")
         for i, exp in enumerate(todo):
-            self._save(exp, f"level_{k}", model, result, i)
+            self._save(exp, Level("imp", k), model, result, i)
 
     def oneshot_and_random(self) -> None:
         """All oneshot and random networks of the group, as one stacked training."""
         replicas, levels = [], []
         for exp in self.group:
-            todo = [(m, k) for k in self.cfg.compare_levels for m in ("oneshot", "random") if not exp.run.has(f"{m}_{k}")]
+            todo = [Level(m, k) for k in self.cfg.compare_levels for m in ("oneshot", "random") if not exp.has((m, k))]
             if not todo:
                 continue
-            dense_weights = [w[0] for w in exp.model("level_0").weights[:-1]]
+            dense_weights = [w[0] for w in exp.model(DENSE).weights[:-1]]
             for method, k in todo:
-                imp_masks = exp.masks(f"level_{k}")
+                imp_masks = exp.masks(("imp", k))
                 if method == "oneshot":
                     masks = top_magnitude_masks(dense_weights, [int(m.sum()) for m in imp_masks])
                 else:
                     masks = random_masks(imp_masks, torch.Generator().manual_seed(exp.config.seed * 1000 + k))
                 replicas.append((exp, masks))
-                levels.append(f"{method}_{k}")
+                levels.append(Level(method, k))
         if not replicas:
             return
         model = self._rewound(replicas)

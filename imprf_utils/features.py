@@ -1,5 +1,5 @@
-"""Features of the inputs without pruning: ICA vs PCA (Redman et al. Fig. 2) and the dense
-one-hidden-layer check of Ingrosso & Goldt.
+"""Features of the inputs without pruning: ICA vs PCA (Redman et al. Fig. 2), and the dense
+one-hidden-layer check of Ingrosso & Goldt as a thin wrapper of the suite's training loop.
 
 - `pca_components`: the top eigenvectors of the pixel covariance — second-order
   statistics only. On stationary images (a torus) they are Fourier modes: periodic,
@@ -8,12 +8,15 @@ one-hidden-layer check of Ingrosso & Goldt.
   lower-dimensional representation" (Fig. 2A). It seeks the directions of maximal
   non-Gaussianity; on images with local non-Gaussian structure they are localized, on
   Gaussian data every rotation of the whitened space is as good, so it finds none.
-- `localization`: how localized a set of feature vectors is, by the inverse
-  participation ratio (Ingrosso & Goldt) and by the RF width of each vector's
+- `top_magnitude_pixels`, `localization`: how localized a set of feature vectors is, by
+  the inverse participation ratio (Ingrosso & Goldt) and by the RF width of each vector's
   largest-|w| pixels against random placement (the suite's width, as for masks).
-- `train_one_hidden_layer`: a dense D → units → C network trained with the suite's
-  SGD loop; its first-layer weights localize on non-Gaussian inputs and stay spread out
-  on their Gaussian clone (Ingrosso & Goldt, PNAS 2022).
+- `ica_vs_pca`: both kinds of components of several image sets, and their localization,
+  as one table.
+- `train_one_hidden_layer`: dense D → units → C networks on the data and its Gaussian
+  clone, one `train.train` call with one dataset per replica; their first-layer weights
+  localize on non-Gaussian inputs and stay spread out on the clone (Ingrosso & Goldt,
+  PNAS 2022).
 """
 
 from __future__ import annotations
@@ -24,15 +27,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from sklearn.decomposition import FastICA
 from sklearn.exceptions import ConvergenceWarning
-from tqdm.auto import tqdm
 
 from imprf_utils.data import Dataset
 from imprf_utils.metrics import ImageShape, ipr, rf_width_ratio
 from imprf_utils.models import MaskedFCN
-from imprf_utils.train import BLOCK, DeviceData, batch_indices, progress_enabled
+from imprf_utils.train import DeviceData, train
 
 __all__ = [
     "pca_components",
@@ -121,7 +122,7 @@ def localization(
       even count) (`metrics.ipr`; D = C*H*W), and
       ``ipr_d_max``. ≈ 3 for spread-out Gaussian-like vectors (Ingrosso & Goldt), 1.5–2.25
       for a Fourier mode, D for a one-hot vector.
-    - ``rg_ratio``: the median RF width (`metrics.rf_width`, radius of gyration) of each
+    - ``rf_width_ratio``: the median RF width (`metrics.rf_width`, radius of gyration) of each
       row's top ``top_fraction`` of pixels by |w| ÷ that of the same number of pixels at
       random (`metrics.rf_width_ratio`, 5 shuffles from ``seed``); < 1 = local. Caveat:
       the largest values of a *smooth* spread-out vector also cluster (around its
@@ -132,7 +133,7 @@ def localization(
     count = max(3, round(top_fraction * image_shape[1] * image_shape[2]))
     pixels = top_magnitude_pixels(w, image_shape, count)
     ratio = rf_width_ratio(pixels, (1, image_shape[1], image_shape[2]), periodic=periodic, seed=seed)
-    return {"ipr_d": float(values.quantile(0.5)), "ipr_d_max": float(values.max()), "rg_ratio": ratio}
+    return {"ipr_d": float(values.quantile(0.5)), "ipr_d_max": float(values.max()), "rf_width_ratio": ratio}
 
 
 def ica_vs_pca(
@@ -153,7 +154,7 @@ def ica_vs_pca(
     data it never converges — there is no direction to converge to — and runs to the
     cap). Returns a table with one row per (data, method, seed)
     — columns data, method ("pca", "ica", "ica basis"), seed (<NA> for PCA), ipr_d,
-    ipr_d_max, rg_ratio, converged — and the components under the key (data, method, seed).
+    ipr_d_max, rf_width_ratio, converged — and the components under the key (data, method, seed).
     """
     rows, components = [], {}
     for name, x in samples.items():
@@ -180,51 +181,31 @@ def train_one_hidden_layer(
     batch_size: int,
     seeds: Sequence[int] = (0,),
     device: str | torch.device = "cpu",
+    precision: str = "fp32",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Dense D → ``units`` → C ReLU networks, one per (training set, seed), trained together.
 
     Ingrosso & Goldt's check that the data carry a localizing non-Gaussian signal: the
     first-layer weights of a dense network trained on non-Gaussian images grow localized
     blobs (IPR · D ≫ 3); on the Gaussian clone they stay spread out (≈ 3). Pass the data
-    and its clone as ``train_sets`` (same N, shape and classes): the replica of set s and
-    seed k starts from the Glorot init of ``seeds[k]`` and sees the batches of
-    ``seeds[k]`` (`train.batch_indices`, with replacement), so data and clone runs are
-    paired and differ only in the images. Plain SGD on the mean cross-entropy of each
-    replica (`train.train`'s recipe); all replicas share one batched step, which on a
-    CPU costs about what one network's step costs.
+    and its clone as ``train_sets`` (same N, shape and classes) and their test sets in the
+    same order. One `train.train` run on `train.DeviceData.concat` of the sets: replica
+    s*K + k has the Glorot init and the batch seed ``seeds[k]`` and reads set s, so data and
+    clone runs are paired and differ only in the images; each gets the bits it gets alone.
 
     Returns the first-layer weights (S, K, units, D) and the final test accuracy (S, K)
     on ``test_sets[s]``, on the CPU.
     """
-    first = train_sets[0]
-    if any(len(ds) != len(first) or ds.image_shape != first.image_shape or ds.num_classes != first.num_classes
-           for ds in train_sets):
-        raise ValueError("train_sets must share N, image shape and number of classes (the data and its clone)")
+    if len(test_sets) != len(train_sets):
+        raise ValueError(f"{len(train_sets)} training sets but {len(test_sets)} test sets")
     s, k = len(train_sets), len(seeds)
-    n = len(first)
-    x = torch.cat([DeviceData.from_dataset(ds, device).inputs(slice(None)) for ds in train_sets])  # (S*N, D)
-    y = torch.cat([ds.y for ds in train_sets]).to(device)  # (S*N,)
-    model = MaskedFCN((x.shape[-1], units, first.num_classes), seeds=list(seeds) * s).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.0, weight_decay=0.0)
-    offset = (torch.arange(s, device=device) * n).repeat_interleave(k)[:, None]  # (S*K, 1): replica's set, in rows
-    bar = tqdm(total=steps, desc=f"{first.name}: {s * k} one-hidden-layer nets", disable=not progress_enabled(), leave=False)
-    for step in range(steps):
-        if step % BLOCK == 0:
-            block = torch.stack([batch_indices(seed, step // BLOCK, n, batch_size, device) for seed in seeds])
-            block = (block.repeat(s, 1, 1) + offset[:, :, None]).transpose(0, 1).flatten(1)  # (BLOCK, S*K*B)
-        index = block[step % BLOCK]  # seed k's batch, in every set's rows
-        logits = model(x.index_select(0, index).view(s * k, batch_size, -1))
-        loss = F.cross_entropy(logits.flatten(0, 1), y.index_select(0, index), reduction="none").view(s * k, -1).mean(1)
-        opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        opt.step()
-        bar.update()
-    bar.close()
-    model.eval()
-    accuracy = torch.empty(s, k)
-    with torch.no_grad():
-        for i, test_ds in enumerate(test_sets):
-            test = DeviceData.from_dataset(test_ds, device, mean=train_sets[i].mean)
-            logits = model(test.inputs(slice(None)))[i * k : (i + 1) * k]  # this set's replicas
-            accuracy[i] = (logits.argmax(-1) == test.y).float().mean(-1).cpu()
-    return model.weights[0].detach().cpu().view(s, k, units, -1), accuracy
+    train_data = DeviceData.concat(train_sets, device)
+    test_data = DeviceData.concat(test_sets, device, means=train_data.mean)
+    first = train_sets[0]
+    model = MaskedFCN((train_data.x.shape[1], units, first.num_classes), seeds=list(seeds) * s).to(device)
+    result = train(
+        model, train_data, test_data, steps=steps, batch_size=batch_size, lr=lr, batch_seeds=list(seeds) * s,
+        replica_sets=[i for i in range(s) for _ in seeds], eval_every=steps, precision=precision,
+        description=f"{first.name}: {s * k} one-hidden-layer nets",
+    )
+    return model.weights[0].detach().cpu().view(s, k, units, -1), result.test_accuracy[-1].view(s, k)

@@ -4,8 +4,8 @@ Every figure-level claim of the papers rests on one of these:
 
 - non-Gaussianity of first-layer pre-activations (Redman et al. Fig. 4B):
   `kurtosis`, `class_kurtosis`, `mean_class_kurtosis`, `non_gaussianity`;
-- the cavity score of each weight (Redman et al. Fig. 5): `cavity_scores`, and its
-  |W| control `partial_spearman`;
+- the cavity score of each weight (Redman et al. Fig. 5): `cavity_scores` (its |W|
+  control, matched pairs, is in `cavity_analysis`);
 - localization of the masks (Redman et al. Figs. 1, 3C, 4A; Ingrosso & Goldt):
   `rf_width`, `rf_width_ratio`, `compactness`, `compactness_ratio`, `ipr`;
 - Pellegrini & Biroli's diagnostics: `locality_maps`, `connections_per_unit`,
@@ -40,7 +40,6 @@ __all__ = [
     "ipr",
     "locality_maps",
     "near_pair_fraction",
-    "partial_spearman",
     "connections_per_unit",
     "binomial_null",
 ]
@@ -255,29 +254,6 @@ def cavity_scores(
     if mask is not None:
         scores.masked_fill_(~mask.to(device=scores.device, dtype=torch.bool), float("nan"))
     return scores
-
-
-def partial_spearman(a: torch.Tensor, b: torch.Tensor, given: torch.Tensor) -> float:
-    """Partial rank correlation of a and b given `given` (the |W| control of Fig. 5).
-
-    Spearman ranks (average ranks for ties) of the three variables, then the partial
-    correlation formula on the rank correlations r:
-        ρ_ab·g = (r_ab − r_ag r_bg) / sqrt((1 − r_ag²)(1 − r_bg²)),
-    i.e. the correlation of the ranks of a and b after each is linearly regressed on
-    the ranks of `given`. Entries where any of the three is NaN are dropped (the same
-    entries for all three). Inputs of any shape with the same number of elements.
-    """
-    a, b, g = (
-        torch.as_tensor(t).detach().reshape(-1).double().cpu().numpy()
-        for t in (a, b, given)
-    )
-    if not a.size == b.size == g.size:
-        raise ValueError(f"partial_spearman: sizes differ ({a.size}, {b.size}, {g.size})")
-    keep = ~(np.isnan(a) | np.isnan(b) | np.isnan(g))
-    ranks = np.stack([scipy.stats.rankdata(v[keep]) for v in (a, b, g)])
-    r = np.corrcoef(ranks)
-    r_ab, r_ag, r_bg = r[0, 1], r[0, 2], r[1, 2]
-    return float((r_ab - r_ag * r_bg) / np.sqrt((1 - r_ag**2) * (1 - r_bg**2)))
 
 
 # --------------------------------------------------------------------------------------

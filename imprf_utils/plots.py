@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 import imprf_utils
-from imprf_utils.metrics import ipr
+from imprf_utils.metrics import binomial_null, connections_per_unit, ipr
 
 REPOSITORY = Path(imprf_utils.__file__).resolve().parent.parent
 FIGURES = REPOSITORY / "figures"
@@ -51,12 +51,12 @@ AXIS_LABELS = {
     "kept": "fraction of hidden weights kept",
     "accuracy": "test accuracy",
     "rf_width": "median RF width (px)",
-    "rg_ratio": "RF width ÷ random placement",
+    "rf_width_ratio": "RF width ÷ random placement",
     "component_ratio": "largest component ÷ random",
     "neighbour_ratio": "pixels with a neighbour ÷ random",
-    "kurtosis": "mean |κ − 3|",
-    "kurtosis_shuffled": "mean |κ − 3|, weights at random pixels",
-    "kurtosis_excess": "|κ − 3| − shuffled control",
+    "non_gaussianity": "mean |κ − 3|",
+    "non_gaussianity_shuffled": "mean |κ − 3|, weights at random pixels",
+    "non_gaussianity_excess": "|κ − 3| − shuffled control",
     "train_fraction": "fraction of the training set",
     "near_pair_ratio": "near pairs ÷ random placement",
     "dispersion": "connections per unit: variance ÷ binomial",
@@ -324,16 +324,69 @@ def locality_map_figure(maps: Mapping[str, torch.Tensor], radius: int | None = N
     return fig
 
 
+HISTOGRAM_COLOURS = ("#c0392b", "#2471a3", "#e67e22")
+
+
+def ipr_figure(
+    panels: Mapping[str, Mapping[str, torch.Tensor]],
+    inputs: int,
+    *,
+    density: bool = False,
+    colours: Sequence[str] = HISTOGRAM_COLOURS,
+    xlabel: str = "IPR · D",
+) -> plt.Figure:
+    """Histograms of IPR·D values (D = ``inputs``): one panel per entry of ``panels``, titled by its key,
+    one histogram per entry of the panel (its label in the legend, its colour from ``colours``).
+
+    40 log-spaced bins from 1 (a vector spread evenly over every input) to D (a single
+    input); dashed: 3, a spread-out Gaussian vector's IPR·D. ``density``: each histogram
+    integrates to 1 (y label "density"), else counts (y label "units").
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.4), sharey=True, squeeze=False)
+    for ax, (title, groups) in zip(axes[0], panels.items()):
+        for (label, values), colour in zip(groups.items(), colours):
+            ax.hist(values.flatten().numpy(), bins=np.geomspace(1, inputs, 40), color=colour, alpha=0.6, density=density, label=label)
+        ax.axvline(3, color="k", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
+    axes[0, 0].set_ylabel("density" if density else "units")
+    axes[0, 0].legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def connections_figure(masks: Mapping[str, torch.Tensor]) -> plt.Figure:
+    """Pellegrini & Biroli's connections per unit: one panel per first-layer mask (units, D).
+
+    Bars: how many units have each number of kept inputs; line: the binomial null of
+    the same number of connections placed at random (``metrics.binomial_null``).
+    """
+    fig, axes = plt.subplots(1, len(masks), figsize=(3.2 * len(masks), 3), sharey=True, squeeze=False)
+    for ax, (name, mask) in zip(axes[0], masks.items()):
+        counts = connections_per_unit(mask)
+        top = int(counts.max()) + 1
+        ax.hist(counts.numpy(), bins=np.arange(top + 1) - 0.5, color="#c0392b", alpha=0.7, label="units")
+        null = binomial_null(int(mask.sum()), units=mask.shape[0], inputs=mask.shape[1])[: top + 1]
+        ax.plot(np.arange(len(null)), null.numpy(), color="k", lw=1, label="binomial null")
+        ax.set_title(name)
+        ax.set_xlabel("connections per unit")
+    axes[0, 0].set_ylabel("units")
+    axes[0, 0].legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def by_ipr(w: torch.Tensor) -> torch.Tensor:
     """The rows of w (units, D), most localized first (largest inverse participation ratio)."""
     return w[ipr(w).argsort(descending=True, stable=True)]
 
 
 KURTOSIS_PANELS = {
-    "kurtosis_mean": "mean κ",
-    "kurtosis": "|κ − 3|",
-    "kurtosis_shuffled": "|κ − 3|, weights at random positions",
-    "kurtosis_excess": "excess: real − random positions",
+    "mean_kurtosis": "mean κ",
+    "non_gaussianity": "|κ − 3|",
+    "non_gaussianity_shuffled": "|κ − 3|, weights at random positions",
+    "non_gaussianity_excess": "excess: real − random positions",
 }
 
 

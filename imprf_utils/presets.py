@@ -2,12 +2,14 @@
 
 ``papermill -f presets/NAME.yaml notebook.ipynb out.ipynb`` injects a preset. Every
 notebook's ``parameters`` cell holds the ``default`` preset's values (a test checks it).
+``notebook_configs`` turns a preset or a notebook's parameters into its experiments.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +54,49 @@ def experiment_config(parameters: Mapping[str, Any], **changes: Any) -> Experime
     return ExperimentConfig.from_dict({**values, **changes})
 
 
-def seed_configs(parameters: Mapping[str, Any], seeds: list[int], **changes: Any) -> list[ExperimentConfig]:
-    """One ExperimentConfig per seed from a notebook's parameters, with ``changes`` applied.
+@dataclass(frozen=True)
+class NotebookConfigs:
+    """The experiments of a notebook's parameters, one config per seed in each group."""
 
-    ``seed_configs(globals(), seeds, clone=True)``: the clone's runs of every seed (they
-    train together as stacked replicas in ``run_experiments``).
+    data: list[ExperimentConfig]
+    """The data: IMP, and oneshot and random pruning at ``compare_levels`` (notebooks 02-06)."""
+    clone: list[ExperimentConfig]
+    """The same seeds on the data's Gaussian clone, with oneshot and random at ``clone_compare_levels``."""
+    superclasses: dict[str, list[ExperimentConfig]] = field(default_factory=dict)
+    """Notebook 06: IMP only, on each grouping of ``superclass_groupings``."""
+    train_fractions: dict[float, list[ExperimentConfig]] = field(default_factory=dict)
+    """Notebook 06: IMP only, on each fraction < 1 of ``train_fractions`` (fraction 1 is ``data``)."""
+
+    def all(self) -> list[ExperimentConfig]:
+        groups = [self.data, self.clone, *self.superclasses.values(), *self.train_fractions.values()]
+        return [config for group in groups for config in group]
+
+
+def notebook_configs(
+    parameters: Mapping[str, Any], *, seeds: Sequence[int] | None = None, ablations: bool = False, **changes: Any
+) -> NotebookConfigs:
+    """The experiments a notebook trains or reads, from its parameters or a preset: the one place they are built.
+
+    Call as ``notebook_configs(globals())`` in a notebook (its ``seeds``; every field of
+    ExperimentConfig from the parameters cell); ``run_sweep``'s ``preset_configs`` and the
+    command line call it with a preset, so a sweep writes exactly the runs the notebooks
+    then read. ``ablations``: notebook 06's groups too. ``changes`` override config fields
+    in every group (e.g. ``data_dir``). The parameters are checked before anything runs.
     """
-    check_notebook_parameters({**parameters, "seeds": seeds})
-    return [experiment_config(parameters, seed=seed, **changes) for seed in seeds]
+    parameters = {**parameters, **({} if seeds is None else {"seeds": list(seeds)})}
+    check_notebook_parameters(parameters)
+
+    def group(**variant: Any) -> list[ExperimentConfig]:
+        return [experiment_config(parameters, **changes, **variant, seed=seed) for seed in parameters["seeds"]]
+
+    clone_levels = parameters.get("clone_compare_levels", parameters.get("compare_levels", ExperimentConfig.compare_levels))
+    configs = NotebookConfigs(data=group(), clone=group(clone=True, compare_levels=clone_levels))
+    if ablations:
+        configs.superclasses.update({g: group(superclasses=g, compare_levels=[]) for g in parameters.get("superclass_groupings", [])})
+        configs.train_fractions.update(
+            {f: group(train_fraction=f, compare_levels=[]) for f in parameters.get("train_fractions", []) if f != 1}
+        )
+    return configs
 
 
 def check_notebook_parameters(parameters: Mapping[str, Any]) -> None:

@@ -9,14 +9,16 @@ figures with captions, linking every executed notebook (as HTML).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import json
 import os
 import re
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,32 +31,72 @@ from imprf_utils import plots
 from imprf_utils.numerics import pin_this_process
 from imprf_utils.plots import FIGURES
 from imprf_utils.presets import load_preset
+from imprf_utils.train import PROGRESS_LOG
 
 TIMEOUT_S = 6 * 3600  # per cell: a killed kernel must not hang papermill forever
 
 
-def run_notebook(notebook: Path, out_dir: Path, preset: dict, preset_name: str | None = None) -> tuple[Path, float]:
+def run_notebook(
+    notebook: Path, out_dir: Path, preset: dict, preset_name: str | None = None, *, progress: bool = False
+) -> tuple[Path, float]:
     """Execute one notebook with the preset parameters it declares; return its output path and time.
 
     ``preset_name`` (default: the preset's own ``preset`` entry) is injected as the notebook's
     ``preset`` parameter, so its claims record and default figures folder carry it. A cell
-    progress bar shows on a terminal.
+    progress bar shows on a terminal; ``progress`` also prints each training as it finishes.
     """
     declared = {p for p in papermill.inspect_notebook(str(notebook))}
     values = {**preset, "preset": preset_name or preset.get("preset", "default")}
     parameters = {k: v for k, v in values.items() if k in declared}
     output = out_dir / notebook.name
     start = time.perf_counter()
-    papermill.execute_notebook(
-        str(notebook),
-        str(output),
-        parameters=parameters,
-        kernel_name="python3",
-        cwd=str(notebook.parent),
-        execution_timeout=TIMEOUT_S,
-        progress_bar=sys.stderr.isatty(),
-    )
+    with trainings_printed() if progress else contextlib.nullcontext():
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(notebook.parent),
+            execution_timeout=TIMEOUT_S,
+            progress_bar=sys.stderr.isatty(),
+        )
     return output, time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def trainings_printed(interval_s: float = 1.0) -> Iterator[None]:
+    """Print, indented, each line the kernel reports (``train.report_progress``) while the block runs.
+
+    The kernel inherits $IMPRF_PROGRESS_LOG, pointed at a temporary file that a thread
+    follows every ``interval_s``; whatever is left is printed when the block ends.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        log = Path(scratch) / "progress.log"
+        log.touch()
+        done = threading.Event()
+        previous = os.environ.get(PROGRESS_LOG)
+        os.environ[PROGRESS_LOG] = str(log)
+
+        def follow() -> None:
+            with log.open(encoding="utf-8") as lines:
+                while True:
+                    finished = done.wait(interval_s)
+                    for line in lines.readlines():
+                        print(f"    {line.rstrip()}", flush=True)
+                    if finished:
+                        return
+
+        thread = threading.Thread(target=follow, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+            if previous is None:
+                os.environ.pop(PROGRESS_LOG, None)
+            else:
+                os.environ[PROGRESS_LOG] = previous
 
 
 def strip_volatile_metadata(path: Path) -> None:
@@ -74,10 +116,11 @@ def refresh_committed(notebook: Path) -> float:
     """
     os.environ["IMPRF_FIGURES"] = str(FIGURES)
     start = time.perf_counter()
-    papermill.execute_notebook(
-        str(notebook), str(notebook), kernel_name="python3", cwd=str(notebook.parent),
-        execution_timeout=TIMEOUT_S, progress_bar=sys.stderr.isatty(),
-    )
+    with trainings_printed():
+        papermill.execute_notebook(
+            str(notebook), str(notebook), kernel_name="python3", cwd=str(notebook.parent),
+            execution_timeout=TIMEOUT_S, progress_bar=sys.stderr.isatty(),
+        )
     strip_volatile_metadata(notebook)
     return time.perf_counter() - start
 
@@ -305,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     executed = []
     for i, notebook in enumerate(args.notebooks, 1):
         print(f"[{i}/{len(args.notebooks)}] {notebook.name} with preset {name} ...", flush=True)
-        executed.append(run_notebook(notebook.resolve(), out_dir, preset, name))
+        executed.append(run_notebook(notebook.resolve(), out_dir, preset, name, progress=True))
         print(f"  done in {executed[-1][1]:.0f} s -> {executed[-1][0]}", flush=True)
     figures = figures_root(preset, args.notebooks[0].resolve().parent, name)
     index = write_index(out_dir, name, executed, figures, preset)

@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from imprf_utils.experiment import DEFAULT_RUN_STORE, Experiment, ExperimentConfig, run_experiments, seed_group
-from imprf_utils.presets import experiment_config
+from imprf_utils.presets import notebook_configs
 from imprf_utils.train import progress_enabled
 
 
@@ -106,35 +106,25 @@ def preset_configs(
     ablations: bool = False,
     **changes: Any,
 ) -> list[ExperimentConfig]:
-    """The configs the notebooks read for a preset: every dataset × seed, and optionally the ablations.
+    """The configs the notebooks read for a preset (``presets.notebook_configs``), for several datasets.
 
     ``datasets`` defaults to the preset's dataset and ``<dataset>-clone``; a ``-clone``
-    suffix means the Gaussian clone, trained with ``clone_compare_levels`` as notebook 03
-    does, so the sweep writes exactly the runs notebooks 02-05 then reuse. ``ablations``
-    adds notebook 06's runs on each dataset that is not a clone: IMP only, once per
-    ``superclass_groupings`` entry and once per ``train_fractions`` entry below 1. The
-    preset's ``dataset_options`` apply to its own dataset only (another gets its defaults).
-    ``changes`` override config fields (e.g. ``data_dir``).
+    suffix means the Gaussian clone's group, the plain name the data's group and, with
+    ``ablations``, notebook 06's groups on it. The preset's ``dataset_options`` apply to
+    its own dataset only (another gets its defaults). ``changes`` override config fields
+    (e.g. ``data_dir``).
     """
-    seeds = list(parameters["seeds"] if seeds is None else seeds)
     if datasets is None:
         datasets = [parameters["dataset"], parameters["dataset"] + "-clone"]
-    variants, ablated = [], []  # the changes of each group of seeds
+    configs = []
     for name in datasets:
-        dataset, clone = name.removesuffix("-clone"), name.endswith("-clone")
-        base = {"dataset": dataset, "clone": clone}
-        if dataset != parameters["dataset"]:
-            base["dataset_options"] = {}
-        if clone:
-            variants.append({**base, "compare_levels": parameters.get("clone_compare_levels", parameters["compare_levels"])})
-            continue
-        variants.append(base)
-        if ablations:
-            ablated += [{**base, "superclasses": g, "compare_levels": []} for g in parameters.get("superclass_groupings", [])]
-            ablated += [
-                {**base, "train_fraction": f, "compare_levels": []} for f in parameters.get("train_fractions", []) if f != 1
-            ]
-    return [experiment_config(parameters, **variant, **changes, seed=s) for variant in variants + ablated for s in seeds]
+        dataset = name.removesuffix("-clone")
+        options = parameters.get("dataset_options", {}) if dataset == parameters["dataset"] else {}
+        groups = notebook_configs(
+            {**parameters, "dataset": dataset, "dataset_options": options}, seeds=seeds, ablations=ablations, **changes
+        )
+        configs += groups.clone if name.endswith("-clone") else [c for c in groups.all() if not c.clone]
+    return configs
 
 
 def run_sweep(

@@ -13,12 +13,20 @@ Batch order is a pure function of ``(batch_seed, step)``: indices are drawn in b
 ``BLOCK`` steps, each block from a generator seeded by ``(batch_seed, block)``. A retrain
 that starts at ``rewind_step`` therefore sees exactly the batches the dense run saw from
 that step on, and an interrupted run repeats itself bit for bit.
+
+Several datasets (`DeviceData.concat`): S datasets of n rows each, concatenated to (S*n, D),
+and one set index per replica (``replica_sets``). Replica r reads rows
+``batch_indices(batch_seeds[r], ...) + n * replica_sets[r]`` and is scored on its own test
+set, so replicas of one batch seed on different sets (data and its Gaussian clone) see the
+same batch positions in different images. Each replica gets the bits it gets when trained
+alone on its set.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,26 +63,60 @@ def autocast(precision: str, device: torch.device) -> torch.autocast:
 
 @dataclass
 class DeviceData:
-    """A dataset flattened to (N, D) on the training device, with the network's input map."""
+    """S datasets of n rows each (S = 1 for one), flattened and concatenated to (N, D) = (S*n, D)
+    on the training device, with the network's input map. Set s is rows [s*n, (s+1)*n)."""
 
     x: torch.Tensor  # (N, D) uint8 or float32
     y: torch.Tensor  # (N,) int64
-    mean: torch.Tensor | None  # (D,) float32; set for uint8 data: input = (x - mean) / 255
+    mean: torch.Tensor | None  # uint8 data: (D,) for every row or (S, D) per set, input = (x - mean) / 255
+    sets: int = 1  # S
+
+    def __post_init__(self) -> None:
+        if self.sets < 1 or len(self) % self.sets:
+            raise ValueError(f"{len(self)} rows do not split into {self.sets} sets of equal size")
+        if self.mean is not None and self.mean.dim() == 2 and self.mean.shape[0] != self.sets:
+            raise ValueError(f"{self.mean.shape[0]} means for {self.sets} sets")
 
     @classmethod
     def from_dataset(cls, ds: Dataset, device: torch.device | str, mean: torch.Tensor | None = None) -> DeviceData:
         """``mean`` defaults to ``ds.mean``; pass the training set's to a test set."""
-        mean = ds.mean if mean is None else mean
-        if ds.x.dtype == torch.uint8 and mean is None:
-            mean = ds.x.reshape(len(ds), -1).float().mean(0)
+        return cls.concat([ds], device, means=mean)
+
+    @classmethod
+    def concat(
+        cls, datasets: Sequence[Dataset], device: torch.device | str, means: torch.Tensor | None = None
+    ) -> DeviceData:
+        """S datasets of one size, image shape, dtype and number of classes, as one (S*n, D).
+
+        ``means``: (S, D), or (D,) for S = 1 — pass the training data's ``mean`` to test sets;
+        None: each set's ``ds.mean``, else its own pixel mean for uint8 data. ``mean`` is (D,)
+        for S = 1 (as `from_dataset` has always made it) and (S, D) otherwise; None for float data.
+        """
+        first = datasets[0]
+        if any((len(ds), ds.image_shape, ds.x.dtype, ds.num_classes)
+               != (len(first), first.image_shape, first.x.dtype, first.num_classes) for ds in datasets):
+            raise ValueError("datasets must share N, image shape, dtype and number of classes "
+                             f"(got {[(len(ds), ds.image_shape, ds.x.dtype, ds.num_classes) for ds in datasets]})")
+        inputs = first.x.shape[1:].numel()
+        if means is not None and means.numel() != len(datasets) * inputs:
+            raise ValueError(f"means {tuple(means.shape)} for {len(datasets)} sets of {inputs} inputs")
+        given = [None] * len(datasets) if means is None else list(means.reshape(len(datasets), -1))
+        set_means = [_input_mean(ds, mean) for ds, mean in zip(datasets, given)]
+        mean = None if set_means[0] is None else torch.stack(set_means).squeeze(0).to(device)
         return cls(
-            x=ds.x.reshape(len(ds), -1).to(device),
-            y=ds.y.to(device),
-            mean=None if mean is None or ds.x.dtype != torch.uint8 else mean.float().to(device),
+            x=torch.cat([ds.x.reshape(len(ds), -1) for ds in datasets]).to(device),
+            y=torch.cat([ds.y for ds in datasets]).to(device),
+            mean=mean,
+            sets=len(datasets),
         )
 
     def __len__(self) -> int:
         return self.x.shape[0]
+
+    @property
+    def set_size(self) -> int:
+        """n, the rows of each set."""
+        return len(self) // self.sets
 
     def inputs(self, index: torch.Tensor | slice) -> torch.Tensor:
         """Network input for the rows ``index``: (x - mean)/255 for uint8, as is for float."""
@@ -85,7 +127,22 @@ class DeviceData:
         if self.mean is None:
             return xb.float()
         # In place on a fresh copy: two fewer (B, D) allocations, 3.6x faster for 1000 x 3072.
-        return xb.to(torch.float32, copy=True).sub_(self.mean).div_(255.0)
+        return xb.to(torch.float32, copy=True).sub_(self.row_means(index)).div_(255.0)
+
+    def row_means(self, index: torch.Tensor | slice) -> torch.Tensor:
+        """The mean each row of ``index`` is centred by: (D,) when shared, else (*index, D), its set's."""
+        if self.mean.dim() == 1:
+            return self.mean
+        rows = torch.arange(len(self), device=self.x.device)[index] if isinstance(index, slice) else index
+        return self.mean[rows // self.set_size]
+
+
+def _input_mean(ds: Dataset, mean: torch.Tensor | None) -> torch.Tensor | None:
+    """(D,) float32 centring of uint8 data: ``mean``, else ``ds.mean``, else its pixel mean; None for float data."""
+    if ds.x.dtype != torch.uint8:
+        return None
+    mean = ds.mean if mean is None else mean
+    return ds.x.reshape(len(ds), -1).float().mean(0) if mean is None else mean.float()
 
 
 def progress_enabled() -> bool:
@@ -93,6 +150,21 @@ def progress_enabled() -> bool:
     if os.environ.get("CI") or os.environ.get("IMPRF_PROGRESS", "1") == "0":
         return False
     return "ipykernel" in sys.modules or sys.stderr.isatty()
+
+
+PROGRESS_LOG = "IMPRF_PROGRESS_LOG"
+
+
+def report_progress(line: str) -> None:
+    """Append ``line`` to the file that $IMPRF_PROGRESS_LOG names, if it is set.
+
+    A notebook's kernel has no terminal: ``imprf_utils.reproduce`` sets it to a file it
+    follows, so ``make reproduce`` prints each training as it finishes.
+    """
+    path = os.environ.get(PROGRESS_LOG)
+    if path:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(line.rstrip("\n") + "\n")
 
 
 def batch_indices(batch_seed: int, block: int, n: int, batch_size: int, device: torch.device) -> torch.Tensor:
@@ -103,17 +175,42 @@ def batch_indices(batch_seed: int, block: int, n: int, batch_size: int, device: 
 
 
 @torch.no_grad()
-def accuracy(model: MaskedFCN, data: DeviceData, batch_size: int = 4096, precision: str = "fp32") -> torch.Tensor:
-    """Test accuracy of each replica, (K,), left on the device."""
+def accuracy(
+    model: MaskedFCN,
+    data: DeviceData,
+    batch_size: int = 4096,
+    precision: str = "fp32",
+    replica_sets: Sequence[int] | None = None,
+) -> torch.Tensor:
+    """Test accuracy of each replica, (K,), left on the device.
+
+    One set: every replica on all of it. S sets: replica r on set ``replica_sets[r]`` only.
+    """
     was_training = model.training
     model.eval()
     correct = torch.zeros(model.replicas, device=data.x.device)
-    for start in range(0, len(data), batch_size):
+    for index in _test_batches(data, batch_size, replica_sets):
         with autocast(precision, data.x.device):
-            logits = model(data.inputs(slice(start, start + batch_size)))
-        correct += (logits.argmax(-1) == data.y[start : start + batch_size]).sum(-1)
+            logits = model(data.inputs(index))  # (K, b, C)
+        correct += (logits.argmax(-1) == data.y[index]).sum(-1)
     model.train(was_training)
-    return correct / len(data)
+    return correct / data.set_size
+
+
+def _test_batches(
+    data: DeviceData, batch_size: int, replica_sets: Sequence[int] | None
+) -> Iterator[torch.Tensor | slice]:
+    """Rows of each test batch: a slice shared by all replicas for one set, else (K, b) rows
+    ``start + i + n * replica_sets[r]`` (i < b), each replica's batch in its own set."""
+    if data.sets == 1:
+        yield from (slice(start, start + batch_size) for start in range(0, len(data), batch_size))
+        return
+    if replica_sets is None:
+        raise ValueError(f"the test data holds {data.sets} sets: pass replica_sets")
+    n = data.set_size
+    offsets = n * torch.tensor(replica_sets, device=data.x.device)[:, None]  # (K, 1)
+    for start in range(0, n, batch_size):
+        yield torch.arange(start, min(start + batch_size, n), device=data.x.device) + offsets
 
 
 @torch.no_grad()
@@ -146,6 +243,7 @@ def train(
     lr: float,
     batch_seeds: Sequence[int],
     eval_every: int,
+    replica_sets: Sequence[int] | None = None,
     start_step: int = 0,
     rewind_step: int | None = None,
     precision: str = "fp32",
@@ -153,11 +251,15 @@ def train(
 ) -> TrainResult:
     """Plain SGD (no momentum, no weight decay) from ``start_step`` to ``steps``.
 
-    Replica k draws its batches from ``batch_seeds[k]``; replicas with one seed share the
-    batch (one gather; with a single seed the input is (B, D) for all). The summed loss
-    gives each replica the gradient of its own mean loss, and each replica gets the bits it
-    gets when trained alone. Masked weights get zero gradient (`models.masked_linear`), so
-    pruned weights stay exactly zero; the update is `sgd_step`. If ``rewind_step`` lies in
+    Replica k draws its batches from ``batch_seeds[k]`` in set ``replica_sets[k]`` of
+    ``train_data`` (`DeviceData.concat`; default: all in set 0, the only one): rows
+    ``batch_indices(batch_seeds[k], block, n, B) + n * replica_sets[k]``. A ``test_data`` of
+    one set scores every replica; one of as many sets as ``train_data`` scores replica k on
+    set ``replica_sets[k]``. Replicas with one (seed, set) share the batch (one gather; with
+    a single one the input is (B, D) for all). The summed loss gives each replica the
+    gradient of its own mean loss, and each replica gets the bits it gets when trained alone
+    on its set. Masked weights get zero gradient (`models.masked_linear`), so pruned weights
+    stay exactly zero; the update is `sgd_step`. If ``rewind_step`` lies in
     ``[start_step, steps)`` the state at that step (before its update) is returned as
     ``rewind_state``. ``precision``: see the module docstring.
     """
@@ -169,13 +271,17 @@ def train(
     k = model.replicas
     if len(batch_seeds) != k:
         raise ValueError(f"{len(batch_seeds)} batch seeds for {k} replicas")
-    distinct = sorted(set(batch_seeds))
-    which = torch.tensor([distinct.index(s) for s in batch_seeds], device=device)
+    replica_sets = _checked_sets(replica_sets, k, train_data, test_data)
+    n = train_data.set_size
+    sources = list(zip(batch_seeds, replica_sets))  # (seed, set) of each replica
+    distinct = sorted(set(sources))
+    which = torch.tensor([distinct.index(source) for source in sources], device=device)
     loss_sum = torch.zeros(k, device=device)
     seen = 0
     eval_steps, losses, accuracies = [], [], []
     rewind_state = None
     block_id, block = -1, None
+    started = time.perf_counter()
     bar = tqdm(total=steps - start_step, desc=description, disable=not progress_enabled(), leave=False)
     with matmul_precision(precision, device):
         for step in range(start_step, steps):
@@ -183,7 +289,9 @@ def train(
                 rewind_state = {name: t.detach().clone() for name, t in model.state_dict().items()}
             if step // BLOCK != block_id:
                 block_id = step // BLOCK
-                block = torch.stack([batch_indices(s, block_id, len(train_data), batch_size, device) for s in distinct])
+                block = torch.stack(
+                    [batch_indices(seed, block_id, n, batch_size, device) + n * s for seed, s in distinct]
+                )  # (sources, BLOCK, B)
             index = block[0, step % BLOCK] if len(distinct) == 1 else block[which, step % BLOCK]  # (B,) or (K, B)
             with autocast(precision, device):
                 logits = model(train_data.inputs(index))  # (K, B, C)
@@ -196,13 +304,31 @@ def train(
             if (step + 1) % eval_every == 0 or step + 1 == steps:
                 eval_steps.append(step + 1)
                 losses.append(loss_sum / seen)
-                accuracies.append(accuracy(model, test_data, precision=precision))
+                accuracies.append(accuracy(model, test_data, precision=precision, replica_sets=replica_sets))
                 loss_sum, seen = torch.zeros_like(loss_sum), 0
             bar.update()
     bar.close()
+    report_progress(f"{description}: {steps - start_step} steps, {k} networks, {time.perf_counter() - started:.0f} s")
     return TrainResult(
         steps=eval_steps,
         train_loss=torch.stack(losses).cpu(),
         test_accuracy=torch.stack(accuracies).cpu(),
         rewind_state=rewind_state,
     )
+
+
+def _checked_sets(
+    replica_sets: Sequence[int] | None, k: int, train_data: DeviceData, test_data: DeviceData
+) -> list[int]:
+    """Each replica's set index, [0] * K by default; ValueError unless they fit the data."""
+    sets = train_data.sets
+    if replica_sets is None and sets > 1:
+        raise ValueError(f"train_data holds {sets} sets: pass replica_sets, one set index per replica")
+    chosen = [0] * k if replica_sets is None else [int(s) for s in replica_sets]
+    if len(chosen) != k:
+        raise ValueError(f"{len(chosen)} replica sets for {k} replicas")
+    if not all(0 <= s < sets for s in chosen):
+        raise ValueError(f"replica_sets {chosen}: train_data holds sets 0..{sets - 1}")
+    if test_data.sets not in (1, sets):
+        raise ValueError(f"test_data holds {test_data.sets} sets, train_data {sets}: need 1 or as many")
+    return chosen

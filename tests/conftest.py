@@ -10,7 +10,9 @@ import os
 
 os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import scipy.stats  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
@@ -44,6 +46,11 @@ TINY = ExperimentConfig(
 """Fractions of a second a run: error paths, seed comparisons, sweeps."""
 
 
+def class_non_gaussianity(h: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Oracle: mean over classes of |κ_c − 3| per column, with SciPy's Pearson kurtosis."""
+    return np.mean([np.abs(scipy.stats.kurtosis(h[labels == c], axis=0, fisher=False) - 3) for c in np.unique(labels)], axis=0)
+
+
 @pytest.fixture(scope="session")
 def experiment(tmp_path_factory) -> Experiment:
     return run_experiment(CONFIG, run_store=tmp_path_factory.mktemp("runs"), device="cpu")
@@ -66,11 +73,11 @@ def leftovers(store: Path) -> list[str]:
 
 def assert_same_results(a: Experiment, b: Experiment) -> None:
     """Bit for bit: the same levels, masks, saved weights and metrics."""
-    assert a.run.levels() == b.run.levels()
-    for level in a.run.levels():
+    assert a.run.levels() == b.run.levels() and a.stored_levels() == b.stored_levels()
+    for level in a.stored_levels():
         masks_a, masks_b = a.masks(level), b.masks(level)
         assert len(masks_a) == len(masks_b) and all(map(torch.equal, masks_a, masks_b)), level
-        state_a, state_b = a.run.load(level, "state"), b.run.load(level, "state")
+        state_a, state_b = a.load(level, "state"), b.load(level, "state")
         assert state_a.keys() == state_b.keys(), level
         assert all(torch.equal(state_a[k], state_b[k]) for k in state_a), level
         assert a.metrics(level) == b.metrics(level), level

@@ -18,22 +18,17 @@ from imprf_utils.cavity_analysis import (
     rewind_cavity_scores,
 )
 from imprf_utils.pruning import top_magnitude_masks
-from conftest import CONFIG
-
-
-def class_non_gaussianity(h: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Oracle: mean over classes of |κ_c − 3| per column, with SciPy's Pearson kurtosis."""
-    return np.mean([np.abs(scipy.stats.kurtosis(h[labels == c], axis=0, fisher=False) - 3) for c in np.unique(labels)], axis=0)
+from conftest import CONFIG, class_non_gaussianity
 
 
 # --- per-weight tables --------------------------------------------------------------------
 
 
 def test_rewind_cavity_scores_brute_force_on_the_rewind_weights(experiment):
-    scores, weight = rewind_cavity_scores(experiment, "level_2")
-    rewind = experiment.run.load("level_0", "rewind")["weights.0"][0]
+    scores, weight = rewind_cavity_scores(experiment, ("imp", 2))
+    rewind = experiment.load(("imp", 0), "rewind")["weights.0"][0]
     assert torch.equal(weight, rewind)  # θ(t_rewind), not the trained weights
-    mask = experiment.masks("level_2")[0]
+    mask = experiment.masks(("imp", 2))[0]
     assert bool(scores[~mask].isnan().all()) and not bool(scores[mask].isnan().any())
 
     _, test_ds = experiment.data
@@ -54,9 +49,9 @@ def test_oneshot_removal_round_reproduces_the_stored_oneshot_masks(experiment):
     imp = experiment.removal_round(0)
     assert torch.equal(torch.bincount(oneshot.flatten()), torch.bincount(imp.flatten()))  # IMP's group sizes
     assert torch.equal(oneshot == 1, imp == 1)  # round 1 prunes the dense trained weights in both
-    dense = experiment.model("level_0").weights[0][0].detach()
+    dense = experiment.model(("imp", 0)).weights[0][0].detach()
     for k in CONFIG.compare_levels:  # the masks oneshot pruning trained with, and pruning's own rule
-        kept = experiment.masks(f"oneshot_{k}")[0]
+        kept = experiment.masks(("oneshot", k))[0]
         assert torch.equal(oneshot > k, kept)
         assert torch.equal(oneshot > k, top_magnitude_masks([dense], [int(kept.sum())])[0])
     assert not torch.equal(oneshot, imp)  # iterating changes the order after round 1
@@ -68,10 +63,10 @@ def test_cavity_by_removal_round_holds_the_weights_present_at_each_level(experim
     assert sorted(table.level.unique()) == [0, 1, 2, 3]
     for k in range(4):
         rows = table[table.level == k]
-        assert len(rows) == int(experiment.masks(f"level_{k}")[0].sum())
+        assert len(rows) == int(experiment.masks(("imp", k))[0].sum())
         assert (rows.removal_round > k).all()
         assert np.array_equal(np.bincount(rows.removal_round, minlength=5), np.bincount(removal[removal > k], minlength=5))
-    scores, weight = rewind_cavity_scores(experiment, "level_0")
+    scores, weight = rewind_cavity_scores(experiment, ("imp", 0))
     level0 = table[table.level == 0]
     np.testing.assert_array_equal(level0.score.to_numpy(), scores.flatten().numpy())
     np.testing.assert_array_equal(level0.abs_weight.to_numpy(), weight.abs().double().flatten().numpy())
@@ -82,10 +77,10 @@ def test_cavity_by_removal_round_holds_the_weights_present_at_each_level(experim
 def test_cavity_tables_label_data_and_seed_and_take_test_rows(experiment):
     table = cavity_tables([experiment], levels=[1], samples=slice(0, None, 2))
     assert set(table.data) == {"data"} and set(table.seed) == {CONFIG.seed} and set(table.level) == {1}
-    scores, _ = rewind_cavity_scores(experiment, "level_1", samples=slice(0, None, 2))
-    mask = experiment.masks("level_1")[0]
+    scores, _ = rewind_cavity_scores(experiment, ("imp", 1), samples=slice(0, None, 2))
+    mask = experiment.masks(("imp", 1))[0]
     np.testing.assert_array_equal(table.score.to_numpy(), scores[mask].numpy())
-    full, _ = rewind_cavity_scores(experiment, "level_1")
+    full, _ = rewind_cavity_scores(experiment, ("imp", 1))
     assert not np.allclose(table.score.to_numpy(), full[mask].numpy(), equal_nan=True)
 
 

@@ -11,19 +11,26 @@ from imprf_utils.analysis import level_summary
 from imprf_utils.data import gaussian_clone
 from imprf_utils.errors import ConfigError
 from conftest import CONFIG, TINY, assert_same_results, changed
-from imprf_utils.experiment import ExperimentConfig, load_data, run_experiment, run_experiments
+from imprf_utils.experiment import ExperimentConfig, Level, load_data, run_experiment, run_experiments
 from imprf_utils.presets import experiment_config, load_preset
 
 
 
 def test_every_stage_is_stored(experiment):
-    expected = [f"level_{k}" for k in range(4)] + ["oneshot_1", "oneshot_3", "random_1", "random_3"]
-    assert experiment.run.levels() == sorted(expected)
+    expected = [("imp", k) for k in range(4)] + [("oneshot", 1), ("oneshot", 3), ("random", 1), ("random", 3)]
+    assert experiment.stored_levels() == expected and not experiment.missing_levels()
+    assert experiment.run.levels() == sorted(["level_0", "level_1", "level_2", "level_3", "oneshot_1", "oneshot_3", "random_1", "random_3"])
+
+
+def test_a_level_names_its_store_directory():
+    assert [Level(*level).directory for level in (("imp", 0), ("oneshot", 7), ("random", 10))] == ["level_0", "oneshot_7", "random_10"]
+    with pytest.raises(ValueError, match="method must be one of imp, oneshot, random"):
+        Level("magnitude", 3).directory
 
 
 def test_each_round_prunes_thirty_percent_of_each_hidden_layer(experiment):
     for k in range(4):
-        masks = experiment.masks(f"level_{k}")
+        masks = experiment.masks(("imp", k))
         assert len(masks) == 2  # hidden layers only: the output layer is never pruned
         for m in masks:
             remaining = m.numel()
@@ -32,13 +39,13 @@ def test_each_round_prunes_thirty_percent_of_each_hidden_layer(experiment):
             assert int(m.sum()) == remaining
     for method in ("oneshot", "random"):
         for k in (1, 3):
-            counts = [int(m.sum()) for m in experiment.masks(f"{method}_{k}")]
-            assert counts == [int(m.sum()) for m in experiment.masks(f"level_{k}")]
+            counts = [int(m.sum()) for m in experiment.masks((method, k))]
+            assert counts == [int(m.sum()) for m in experiment.masks(("imp", k))]
 
 
 def test_pruned_weights_are_exactly_zero_in_every_saved_state(experiment):
-    for level in experiment.run.levels():
-        state = experiment.run.load(level, "state")
+    for level in experiment.stored_levels():
+        state = experiment.load(level, "state")
         for layer, mask in enumerate(experiment.masks(level)):
             assert bool((state[f"weights.{layer}"][0][~mask] == 0).all()), level
 
@@ -46,28 +53,28 @@ def test_pruned_weights_are_exactly_zero_in_every_saved_state(experiment):
 def test_imp_masks_are_nested_and_removal_round_agrees(experiment):
     rounds = experiment.removal_round(0)
     for k in range(1, 4):
-        mask = experiment.masks(f"level_{k}")[0]
+        mask = experiment.masks(("imp", k))[0]
         assert torch.equal(mask, rounds > k)
 
 
 def test_oneshot_at_one_round_is_imp_round_one(experiment):
     """Same masks, same rewind state, same batches: the batched replica reproduces the IMP run."""
-    assert all(torch.equal(a, b) for a, b in zip(experiment.masks("oneshot_1"), experiment.masks("level_1")))
-    assert experiment.metrics("oneshot_1")["test_accuracy"] == pytest.approx(
-        experiment.metrics("level_1")["test_accuracy"], abs=1e-6
+    assert all(torch.equal(a, b) for a, b in zip(experiment.masks(("oneshot", 1)), experiment.masks(("imp", 1))))
+    assert experiment.metrics(("oneshot", 1))["test_accuracy"] == pytest.approx(
+        experiment.metrics(("imp", 1))["test_accuracy"], abs=1e-6
     )
 
 
 def test_rerun_skips_and_interrupted_run_resumes_identically(experiment):
-    before = {lvl: experiment.metrics(lvl) for lvl in experiment.run.levels()}
-    masks_before = experiment.masks("level_3")
+    before = {lvl: experiment.metrics(lvl) for lvl in experiment.stored_levels()}
+    masks_before = experiment.masks(("imp", 3))
     run_experiment(CONFIG, run_store=experiment.run.path.parent.parent, device="cpu")  # nothing to do
-    for level in ("level_2", "level_3", "oneshot_3", "random_3"):
-        shutil.rmtree(experiment.run.path / level)
+    for level in (("imp", 2), ("imp", 3), ("oneshot", 3), ("random", 3)):
+        shutil.rmtree(experiment.run.path / Level(*level).directory)
     (experiment.run.path / ".tmp-level_2-interrupted").mkdir()
     again = run_experiment(CONFIG, run_store=experiment.run.path.parent.parent, device="cpu")
-    assert {lvl: again.metrics(lvl) for lvl in again.run.levels()} == before
-    assert all(torch.equal(a, b) for a, b in zip(again.masks("level_3"), masks_before))
+    assert {lvl: again.metrics(lvl) for lvl in again.stored_levels()} == before
+    assert all(torch.equal(a, b) for a, b in zip(again.masks(("imp", 3)), masks_before))
 
 
 def test_seeds_trained_together_match_one_at_a_time(experiment, tmp_path):
@@ -75,22 +82,22 @@ def test_seeds_trained_together_match_one_at_a_time(experiment, tmp_path):
     seed1 = ExperimentConfig(**{**CONFIG.as_dict(), "seed": 1})
     together = run_experiments([CONFIG, seed1], run_store=tmp_path, device="cpu")
     alone = run_experiment(seed1, run_store=tmp_path / "alone", device="cpu")
-    for level in experiment.run.levels():
+    for level in experiment.stored_levels():
         for exp, single in ((together[0], experiment), (together[1], alone)):
             assert all(torch.equal(a, b) for a, b in zip(exp.masks(level), single.masks(level))), level
             assert exp.metrics(level)["test_accuracy"] == pytest.approx(single.metrics(level)["test_accuracy"], abs=2e-3)
-    assert not torch.equal(together[1].masks("random_1")[0], experiment.masks("random_1")[0])
-    assert not torch.equal(together[1].masks("level_1")[0], experiment.masks("level_1")[0])
+    assert not torch.equal(together[1].masks(("random", 1))[0], experiment.masks(("random", 1))[0])
+    assert not torch.equal(together[1].masks(("imp", 1))[0], experiment.masks(("imp", 1))[0])
 
 
 def test_dense_only_stops_after_level_0_and_a_full_run_reuses_it(experiment, tmp_path):
     dense = run_experiments([CONFIG], run_store=tmp_path, device="cpu", dense_only=True)[0]
     assert dense.run.levels() == ["level_0"]
     assert dense.run.path.name == experiment.run.path.name  # the same run directory as the full run
-    assert dense.metrics("level_0") == experiment.metrics("level_0")
+    assert dense.metrics(("imp", 0)) == experiment.metrics(("imp", 0))
     full = run_experiment(CONFIG, run_store=tmp_path, device="cpu")
     assert full.run.levels() == experiment.run.levels()
-    assert full.metrics("level_0") == dense.metrics("level_0")
+    assert full.metrics(("imp", 0)) == dense.metrics(("imp", 0))
 
 
 @pytest.mark.parametrize(
@@ -250,8 +257,8 @@ def test_same_seeds_same_results_and_figure_data_other_seeds_differ(tmp_path):
     assert_same_results(together[0], runs["first"])
     assert_same_results(together[1], runs["seed"])
     for other in ("seed", "data_seed"):
-        for level in ("level_0", "level_2", "random_2"):
-            state, other_state = runs["first"].run.load(level, "state"), runs[other].run.load(level, "state")
+        for level in (("imp", 0), ("imp", 2), ("random", 2)):
+            state, other_state = runs["first"].load(level, "state"), runs[other].load(level, "state")
             assert not torch.equal(state["weights.0"], other_state["weights.0"]), (other, level)
-        assert not torch.equal(runs["first"].masks("level_2")[0], runs[other].masks("level_2")[0]), other
-        assert runs["first"].metrics("level_2") != runs[other].metrics("level_2"), other
+        assert not torch.equal(runs["first"].masks(("imp", 2))[0], runs[other].masks(("imp", 2))[0]), other
+        assert runs["first"].metrics(("imp", 2)) != runs[other].metrics(("imp", 2)), other

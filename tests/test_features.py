@@ -14,6 +14,8 @@ from imprf_utils.features import (
     top_magnitude_pixels,
     train_one_hidden_layer,
 )
+from imprf_utils.models import MaskedFCN
+from imprf_utils.train import DeviceData, train
 
 
 def sources_and_mixing(n=4000, d=16, seed=0):
@@ -83,7 +85,7 @@ def test_ica_vs_pca_table():
     assert table.groupby("data").method.value_counts().to_dict()[("data", "ica")] == 2
     assert table[table.method == "pca"].seed.isna().all()
     assert components[("gauss", "ica", 1)].shape == (4, 16)
-    assert set(table.columns) >= {"ipr_d", "ipr_d_max", "rg_ratio", "converged"}
+    assert set(table.columns) >= {"ipr_d", "ipr_d_max", "rf_width_ratio", "converged"}
 
 
 def test_top_magnitude_pixels_collapses_channels_by_norm():
@@ -106,7 +108,7 @@ def test_localization_of_known_vectors():
     for k in range(4):
         blob[k, 2 * k : 2 * k + 3, 1:4] = 1.0  # 3x3 squares
     result = localization(blob.flatten(1) + 1e-3, shape, top_fraction=9 / 64)
-    assert result["rg_ratio"] < 0.6
+    assert result["rf_width_ratio"] < 0.6
     assert result["ipr_d"] == pytest.approx(64 / 9, rel=0.01)
 
 
@@ -128,6 +130,20 @@ def test_one_hidden_layer_learns_and_is_deterministic(small_task):
     assert torch.allclose(again[0, 0], weights[0, 1], atol=1e-5)  # replica of seed 1 = seed 1 trained alone
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_one_hidden_layer_is_train_on_one_dataset(small_task, precision):
+    """The wrapper against `train.train` itself: Glorot init and batches of each seed, test accuracy at the end."""
+    train_ds, test_ds = small_task
+    weights, accuracy = train_one_hidden_layer([train_ds], [test_ds], units=8, steps=150, lr=0.1, batch_size=32,
+                                               seeds=[0, 5], precision=precision)
+    train_data = DeviceData.from_dataset(train_ds, "cpu")
+    model = MaskedFCN((64, 8, train_ds.num_classes), seeds=[0, 5])
+    result = train(model, train_data, DeviceData.from_dataset(test_ds, "cpu", mean=train_data.mean), steps=150,
+                   batch_size=32, lr=0.1, batch_seeds=[0, 5], eval_every=150, precision=precision)
+    assert torch.equal(weights[0], model.weights[0].detach())
+    assert torch.equal(accuracy[0], result.test_accuracy[-1])
+
+
 def test_one_hidden_layer_pairs_data_and_clone_replicas(small_task):
     """Sets trained together match each set trained alone: same init and batches per seed, own images."""
     train_ds, test_ds = small_task
@@ -145,3 +161,5 @@ def test_one_hidden_layer_refuses_mismatched_sets(small_task):
     train_ds, test_ds = small_task
     with pytest.raises(ValueError, match="share N"):
         train_one_hidden_layer([train_ds, test_ds], [test_ds, test_ds], units=2, steps=1, lr=0.1, batch_size=8)
+    with pytest.raises(ValueError, match="2 training sets but 1 test sets"):
+        train_one_hidden_layer([train_ds, train_ds], [test_ds], units=2, steps=1, lr=0.1, batch_size=8)

@@ -23,7 +23,6 @@ from imprf_utils.metrics import (
     near_pair_fraction,
     mean_class_kurtosis,
     non_gaussianity,
-    partial_spearman,
     rf_width,
     rf_width_ratio,
     shuffle_positions,
@@ -169,38 +168,6 @@ def test_cavity_scores_last_weight_and_empty_unit_are_nan():
 def test_cavity_scores_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="same `in`"):
         cavity_scores(torch.zeros(3, 4), torch.zeros(10, 5))
-
-
-# ---------------------------------------------------------------------- partial Spearman
-
-
-def test_partial_spearman_matches_regression_of_ranks():
-    rng = np.random.default_rng(6)
-    given = rng.normal(size=500)
-    a = given + rng.normal(size=500)
-    b = np.exp(given) + a * 0.5 + rng.normal(size=500)
-    a[[3, 70]] = np.nan
-    b[11] = np.nan
-    keep = ~(np.isnan(a) | np.isnan(b))
-    ranks = [scipy.stats.rankdata(v[keep]) for v in (a, b, given)]
-    design = np.column_stack([np.ones(keep.sum()), ranks[2]])
-    residuals = [r - design @ np.linalg.lstsq(design, r, rcond=None)[0] for r in ranks[:2]]
-    expected = np.corrcoef(*residuals)[0, 1]
-    got = partial_spearman(torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(given))
-    assert got == pytest.approx(expected, abs=1e-12)
-
-
-def test_partial_spearman_of_two_functions_of_given_is_about_zero():
-    rng = np.random.default_rng(7)
-    given = rng.uniform(size=5000)
-    a = given * 3 + rng.normal(size=5000) * 0.3
-    b = given * 2 + rng.normal(size=5000) * 0.3
-    assert scipy.stats.spearmanr(a, b)[0] > 0.8
-    partial = partial_spearman(torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(given))
-    assert abs(partial) < 0.05
-
-
-# ---------------------------------------------------------------------- RF width
 
 
 def test_rf_width_of_known_shapes():

@@ -42,6 +42,21 @@ def test_papermill_sees_every_parameter(path):
     assert set(papermill.inspect_notebook(str(path))) == set(parameters_cell(path))
 
 
+MAX_CELL_LINES = 15
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_cells_narrate_and_call_the_library(path):
+    """No code cell over 15 lines but the parameters cell, and no function or class defined in a notebook."""
+    for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        if cell.cell_type != "code" or "parameters" in cell.metadata.get("tags", []):
+            continue
+        lines = len(cell.source.splitlines())
+        assert lines <= MAX_CELL_LINES, f"{path.name} cell {i}: {lines} lines; move the computation or figure into imprf_utils"
+        defined = [n.name for n in ast.walk(ast.parse(cell.source)) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        assert not defined, f"{path.name} cell {i} defines {defined}; functions belong in imprf_utils"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_with_outputs_and_no_errors(path):
     code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
@@ -99,8 +114,8 @@ def test_a_missing_preset_file_is_named():
     ],
 )
 def test_notebook_parameters_are_checked_before_any_work(changes, message):
-    from imprf_utils.presets import seed_configs
+    from imprf_utils.presets import notebook_configs
 
     parameters = {**load_preset("smoke"), **changes}
     with pytest.raises(ConfigError, match=message):
-        seed_configs(parameters, parameters["seeds"])
+        notebook_configs(parameters)

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
+from imprf_utils.metrics import binomial_null
 from PIL import Image
 
 from imprf_utils.plots import (
@@ -21,7 +23,9 @@ from imprf_utils.plots import (
     cavity_by_round_figure,
     cavity_round0_figure,
     draw_caption,
+    connections_figure,
     image_grid_figure,
+    ipr_figure,
     kurtosis_figure,
     lag_figure,
     mask_grid_figure,
@@ -39,8 +43,8 @@ def close_figures():
 
 def kurtosis_table() -> pd.DataFrame:
     rows = [
-        dict(data=which, seed=seed, method=method, kept=kept, kurtosis_mean=3 + kept, kurtosis=kept,
-             kurtosis_shuffled=kept / 2, kurtosis_excess=kept / 2 + seed)
+        dict(data=which, seed=seed, method=method, kept=kept, mean_kurtosis=3 + kept, non_gaussianity=kept,
+             non_gaussianity_shuffled=kept / 2, non_gaussianity_excess=kept / 2 + seed)
         for which in ("data", "clone") for seed in (0, 1) for method in ("imp", "oneshot", "random") for kept in (1.0, 0.5, 0.25)
     ]
     return pd.DataFrame(rows)
@@ -145,20 +149,20 @@ def test_saved_pngs_are_at_least_1000_px_wide(tmp_path, figsize):
 
 def test_band_on_a_log_axis_ticks_every_x_value_trained_and_labels_methods():
     kept = [1.0, 0.7, 0.49, 0.343, 0.028]
-    table = pd.DataFrame([dict(method=m, seed=s, kept=k, rg_ratio=k + s) for m in ("imp", "random") for s in (0, 1) for k in kept])
+    table = pd.DataFrame([dict(method=m, seed=s, kept=k, rf_width_ratio=k + s) for m in ("imp", "random") for s in (0, 1) for k in kept])
     fig, ax = plt.subplots()
-    band(ax, table, "kept", "rg_ratio", log_x=True)
+    band(ax, table, "kept", "rf_width_ratio", log_x=True)
     np.testing.assert_allclose(ax.get_xticks(), sorted(kept))
     fig.canvas.draw()
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0.028", "0.343", "0.49", "0.7", "1"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["IMP", "random"]
-    assert ax.get_ylabel() == AXIS_LABELS["rg_ratio"] and ax.get_xlabel() == AXIS_LABELS["kept"]
+    assert ax.get_ylabel() == AXIS_LABELS["rf_width_ratio"] and ax.get_xlabel() == AXIS_LABELS["kept"]
 
 
 def test_band_draws_a_single_point_as_a_marker_without_a_line():
-    table = pd.DataFrame(dict(method=["imp", "imp", "random"], seed=[0, 0, 0], kept=[1.0, 0.5, 0.5], rg_ratio=[1.0, 0.9, 1.0]))
+    table = pd.DataFrame(dict(method=["imp", "imp", "random"], seed=[0, 0, 0], kept=[1.0, 0.5, 0.5], rf_width_ratio=[1.0, 0.9, 1.0]))
     fig, ax = plt.subplots()
-    band(ax, table, "kept", "rg_ratio")
+    band(ax, table, "kept", "rf_width_ratio")
     imp, random = ax.get_lines()
     assert imp.get_linestyle() == "-" and random.get_linestyle() == "None"
 
@@ -213,3 +217,26 @@ def test_the_caption_lies_below_the_x_label():
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     assert text.get_window_extent(renderer).y1 < ax.xaxis.label.get_window_extent(renderer).y0
+
+
+def test_ipr_figure_draws_one_histogram_per_group_with_the_gaussian_reference():
+    values = {"data": torch.tensor([1.5, 4.0, 20.0, 60.0]), "clone": torch.tensor([2.0, 2.5, 3.5])}
+    fig = ipr_figure({"left": values, "right": {"data": values["data"]}}, 64, density=True)
+    left, right = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == ["left", "right"]
+    assert left.get_legend_handles_labels()[1] == ["data", "clone"] and len(right.containers) == 1
+    assert sum(p.get_height() > 0 for p in left.containers[1]) == 3  # the clone's three values, one bin each
+    assert left.get_xscale() == "log" and left.get_ylabel() == "density"
+    assert any(line.get_xdata()[0] == 3 and line.get_linestyle() == "--" for line in left.lines)
+    assert ipr_figure({"": values}, 64).axes[0].get_ylabel() == "units"
+
+
+def test_connections_figure_bars_are_the_counts_and_the_line_the_binomial_null():
+    mask = torch.zeros(5, 16, dtype=torch.bool)
+    mask[0, :4] = mask[1, :4] = mask[2, :1] = True  # counts 4, 4, 1, 0, 0
+    fig = connections_figure({"IMP": mask, "random": mask.flip(1)})
+    ax = fig.axes[0]
+    assert [ax.get_title() for ax in fig.axes] == ["IMP", "random"]
+    assert [p.get_height() for p in ax.containers[0]] == [2, 1, 0, 0, 2]
+    line = [line for line in ax.lines if line.get_label() == "binomial null"][0]
+    np.testing.assert_allclose(line.get_ydata(), binomial_null(9, units=5, inputs=16)[:6].numpy())  # 0 .. max count + 1

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from imprf_utils.claims import Claim, judge, write_claims_record
-from imprf_utils.reproduce import figure_caption, paper_figure, write_index
+from imprf_utils.reproduce import figure_caption, paper_figure, run_notebook, write_index
 
 PRESET = {"preset": "smoke", "dataset": "skewed_texture", "seeds": [0, 1], "hidden": [32, 32], "steps": 60, "rounds": 2}
 
@@ -95,3 +95,30 @@ def test_captions_name_the_paper_figure():
     assert paper_figure("fig5_cavity_magnitude_control") == "Fig. 5"
     assert paper_figure("figure_of_merit") is None
     assert figure_caption("ig_ipr", {"parameters": {"seeds": [0]}}) == "ig_ipr · 1 seed"
+
+
+def test_each_training_in_a_notebook_prints_on_the_terminal(tmp_path, capsys):
+    """``make reproduce`` (run_notebook with progress) prints what the kernel's `train` reports, as it happens."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [
+        nbformat.v4.new_code_cell("steps = 30", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "import torch\n"
+            "from imprf_utils.data import load_dataset\n"
+            "from imprf_utils.models import MaskedFCN\n"
+            "from imprf_utils.train import DeviceData, train\n"
+            "ds = load_dataset('skewed_texture', split='train', n=200, size=8)\n"
+            "data = DeviceData.from_dataset(ds, 'cpu')\n"
+            "model = MaskedFCN((64, 8, ds.num_classes), seeds=[0, 1])\n"
+            "train(model, data, data, steps=steps, batch_size=16, lr=0.1, batch_seeds=[0, 1], eval_every=steps,\n"
+            "      description='two tiny networks')"
+        ),
+    ]
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(notebook, path)
+    run_notebook(path, tmp_path, {"steps": 30, "unused": 1}, "smoke", progress=True)
+    printed = capsys.readouterr().out
+    assert re.search(r"^    two tiny networks: 30 steps, 2 networks, \d+ s$", printed, re.M), printed
+    run_notebook(path, tmp_path, {"steps": 20}, "smoke")  # without progress: nothing printed
+    assert "two tiny networks" not in capsys.readouterr().out

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from imprf_utils.experiment import Experiment
 from imprf_utils.presets import load_preset
+from imprf_utils.sweep import preset_configs
 from imprf_utils.reproduce import run_notebook
 
 FOLDER = Path(__file__).resolve().parent.parent / "notebooks"
-# notebooks/pending/: rewritten notebooks awaiting their default re-execution still run with the smoke preset
-NOTEBOOKS = sorted(FOLDER.glob("[0-9][0-9]_*.ipynb")) + sorted((FOLDER / "pending").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(FOLDER.glob("[0-9][0-9]_*.ipynb"))
 
 
 @pytest.fixture(scope="module")
@@ -31,3 +32,13 @@ def test_notebook_runs_with_the_smoke_preset(path, run_store, tmp_path, monkeypa
     output, _ = run_notebook(path, tmp_path, preset)  # raises PapermillExecutionError on a failing cell
     assert output.is_file()
     assert list(figures.rglob("*.png")), f"{path.name} wrote no figure under its figures_dir"
+
+
+def test_the_notebooks_train_exactly_the_runs_of_their_preset(run_store, request):
+    """After every notebook ran on one store, it holds the runs of ``preset_configs(smoke, ablations=True)``:
+    the sweep trains what the notebooks read, and no notebook trains a run of its own."""
+    ran = {item.callspec.id for item in request.session.items if item.originalname == "test_notebook_runs_with_the_smoke_preset"}
+    if ran != {path.stem for path in NOTEBOOKS} or request.session.testsfailed:
+        pytest.skip("needs every notebook's smoke run, all passed, in this session")
+    expected = {Experiment(c, run_store).run.path for c in preset_configs(load_preset("smoke"), ablations=True)}
+    assert {p.parent for p in run_store.glob("*/*/config.json")} == expected

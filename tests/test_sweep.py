@@ -5,7 +5,6 @@ and metrics of a sweep must equal it bit for bit. Everything runs on one torch t
 test process here, ``threads=1`` in the tasks), as bit-identity is asked of them.
 """
 
-import ast
 import json
 import os
 import shutil
@@ -17,14 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cloudpickle
-import nbformat
 import pytest
 import torch
 
 from imprf_utils import store
 from imprf_utils.__main__ import main
-from imprf_utils.experiment import METHODS, Experiment, ExperimentConfig, run_experiments
-from imprf_utils.presets import experiment_config, load_preset, seed_configs
+from imprf_utils.experiment import METHODS, Experiment, ExperimentConfig, Level, run_experiments
+from imprf_utils.presets import load_preset, notebook_configs
 from imprf_utils.store import TMP_PREFIX
 from imprf_utils.sweep import preset_configs, run_sweep
 
@@ -59,8 +57,8 @@ def client():
             yield c
 
 
-def levels(exp: Experiment) -> list[str]:
-    return [level for method in METHODS for level in exp.level_names(method)]
+def levels(exp: Experiment) -> list[Level]:
+    return [level for method in METHODS for level in exp.levels(method)]
 
 
 def assert_same_runs(run_store: Path, reference: list[Experiment]) -> None:
@@ -68,7 +66,7 @@ def assert_same_runs(run_store: Path, reference: list[Experiment]) -> None:
     assert not list(run_store.rglob(f"{TMP_PREFIX}*")), "temporary directories left behind"
     for ref in reference:
         exp = Experiment(ref.config, run_store)
-        assert exp.run.levels() == sorted(levels(ref))
+        assert exp.run.levels() == sorted(level.directory for level in levels(ref))
         for level in levels(ref):
             assert exp.metrics(level) == ref.metrics(level), (exp.run.path, level)
             assert all(torch.equal(a, b) for a, b in zip(exp.masks(level), ref.masks(level))), (exp.run.path, level)
@@ -172,7 +170,7 @@ def test_two_sweeps_at_once_train_each_level_once(client, reference, tmp_path, h
     summaries = [s.result() for s in sweeps]
     pool.shutdown()
     saved = Counter(log.read_text().split())
-    expected = {f"{Experiment(c, tmp_path / 'runs').run.path.name}/{level}" for c in CONFIGS for level in levels(reference[0])}
+    expected = {f"{Experiment(c, tmp_path / 'runs').run.path.name}/{level.directory}" for c in CONFIGS for level in levels(reference[0])}
     assert set(saved) == expected and set(saved.values()) == {1}, saved
     assert not any(s.failed for s in summaries)
     assert_same_runs(tmp_path / "runs", reference)
@@ -198,43 +196,18 @@ def test_in_process_sweep_reports_a_failing_task_and_runs_the_others(reference, 
         run_sweep(CONFIGS, "dask", run_store=tmp_path / "runs")
 
 
-def notebook_configs(notebook: str, preset: dict) -> list[ExperimentConfig]:
-    """The configs a notebook trains under a preset: its statements that build or run
-    configs, executed with ``run_experiments`` recording its configs instead of training."""
-    trained = []
-    scope = {
-        **preset,
-        "globals": lambda: preset,
-        "experiment_config": experiment_config,
-        "seed_configs": seed_configs,
-        "run_experiments": lambda configs, **kwargs: trained.extend(configs) or configs,
-        "DEFAULT_RUN_STORE": None,
-    }
-    for cell in nbformat.read(ROOT / "notebooks" / notebook, as_version=4).cells:
-        if cell.cell_type != "code":
-            continue
-        for node in ast.parse(cell.source).body:
-            calls = {n.func.id for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-            if isinstance(node, (ast.Assign, ast.AugAssign, ast.FunctionDef)) and calls & {"experiment_config", "seed_configs", "run_experiments", "run"}:
-                exec(compile(ast.Module([node], []), notebook, "exec"), scope)
-    return list({json.dumps(c.as_dict(), sort_keys=True): c for c in trained}.values())
-
-
-@pytest.mark.parametrize("preset", ["default", "smoke", "paper"])
-@pytest.mark.parametrize(
-    "notebook, ablations",
-    [("02_dense_training.ipynb", False), ("03_imp_vs_oneshot_vs_random.ipynb", False), ("pending/06_ablations.ipynb", True)],
-)
-def test_preset_configs_are_the_runs_the_notebooks_read(notebook, ablations, preset):
-    """Equal configs are one run directory: 02's dense runs are 03's level 0, and 06 trains 03's runs
-    plus its ablations only (its train fraction 1.0 is 03's data), so nothing is trained twice."""
-    parameters = load_preset(preset)
-    expected = notebook_configs(notebook, parameters)
-    assert expected, f"found no configs in {notebook}"
-    mine = preset_configs(parameters, ablations=ablations)
-    assert sorted(json.dumps(c.as_dict(), sort_keys=True) for c in mine) == sorted(
-        json.dumps(c.as_dict(), sort_keys=True) for c in expected
-    )
+def test_preset_configs_are_the_notebooks_groups():
+    """The sweep's configs are notebook_configs' groups: 02-05 read data and clone, 06 adds its ablations."""
+    preset = load_preset("default")
+    groups = notebook_configs(preset, ablations=True)
+    assert preset_configs(preset) == groups.data + groups.clone
+    ablated = [c for g in (*groups.superclasses.values(), *groups.train_fractions.values()) for c in g]
+    assert sorted(map(repr, preset_configs(preset, ablations=True))) == sorted(map(repr, groups.data + groups.clone + ablated))
+    assert {c.superclasses for c in ablated} == {None, *preset["superclass_groupings"]}
+    assert {c.train_fraction for c in ablated} == {1.0, *(f for f in preset["train_fractions"] if f != 1)}
+    assert all(c.compare_levels == () for c in ablated)
+    assert [c.seed for c in groups.clone] == preset["seeds"] and all(c.clone for c in groups.clone)
+    assert all(c.compare_levels == tuple(preset["clone_compare_levels"]) for c in groups.clone)
 
 
 def test_preset_configs_for_other_datasets_and_seeds():

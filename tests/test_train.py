@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -83,6 +85,83 @@ def test_sgd_step_is_torch_sgd():
     torch.optim.SGD(reference, lr=0.3, momentum=0.0, weight_decay=0.0).step()
     assert all(torch.equal(p, r) for p, r in zip(params, reference))
     assert all(p.grad is None for p in params)  # the next backward writes the gradients afresh
+
+
+def _uint8_sets(n: int, seed: int, sets: int = 3) -> list[Dataset]:
+    """``sets`` uint8 two-class tasks of n 1x3x3 images, each brighter than the last (own pixel means)."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for s in range(sets):
+        y = torch.randint(0, 2, (n,), generator=gen)
+        x = 40 * s + 60 * y[:, None] + torch.randint(0, 80, (n, 9), generator=gen)
+        out.append(Dataset(x=x.to(torch.uint8).view(n, 1, 3, 3), y=y, num_classes=2, name=f"set{s}"))
+    return out
+
+
+SETS_TRAIN, SETS_TEST = _uint8_sets(600, 0), _uint8_sets(200, 1)
+SETS_KW = dict(steps=150, batch_size=16, lr=0.1, eval_every=60)
+
+
+def test_concat_centres_each_set_by_its_own_mean():
+    data = DeviceData.concat(SETS_TRAIN, "cpu")
+    test = DeviceData.concat(SETS_TEST, "cpu", means=data.mean)
+    assert (len(data), data.sets, data.set_size, tuple(data.mean.shape)) == (1800, 3, 600, (3, 9))
+    rows = torch.tensor([[5, 600, 1799], [0, 1200, 601]])  # (2, 3): rows of sets 0, 1, 2 and 0, 2, 1
+    for s, (train_ds, test_ds) in enumerate(zip(SETS_TRAIN, SETS_TEST)):
+        alone = DeviceData.from_dataset(train_ds, "cpu")
+        assert torch.equal(data.mean[s], alone.mean)
+        assert torch.equal(data.inputs(slice(600 * s, 600 * (s + 1))), alone.inputs(slice(None)))
+        assert torch.equal(test.inputs(slice(200 * s, 200 * (s + 1))),
+                           DeviceData.from_dataset(test_ds, "cpu", mean=alone.mean).inputs(slice(None)))
+        assert torch.equal(data.inputs(rows)[rows // 600 == s], alone.inputs(rows[rows // 600 == s] % 600))
+    one = DeviceData.concat(SETS_TRAIN[:1], "cpu")
+    assert one.sets == 1 and torch.equal(one.mean, DeviceData.from_dataset(SETS_TRAIN[0], "cpu").mean)
+
+
+@pytest.mark.parametrize(("seeds", "sets"), [([7, 8, 7, 7], [0, 0, 1, 2]), ([7, 7], [2, 2])],
+                         ids=["own batches and sets", "one batch, one set"])
+def test_replicas_on_several_datasets_get_the_bits_of_training_each_alone(seeds, sets):
+    """Replica r of a stacked run on concatenated sets = r trained alone on set ``sets[r]`` (train and test)."""
+    train_data = DeviceData.concat(SETS_TRAIN, "cpu")
+    test_data = DeviceData.concat(SETS_TEST, "cpu", means=train_data.mean)
+    stacked = MaskedFCN((9, 12, 2), seeds=range(len(seeds)))
+    result = train(stacked, train_data, test_data, batch_seeds=seeds, replica_sets=sets, **SETS_KW)
+    for r, (seed, s) in enumerate(zip(seeds, sets)):
+        own_train = DeviceData.from_dataset(SETS_TRAIN[s], "cpu")
+        own_test = DeviceData.from_dataset(SETS_TEST[s], "cpu", mean=own_train.mean)
+        single = MaskedFCN((9, 12, 2), seeds=(r,))
+        one = train(single, own_train, own_test, batch_seeds=[seed], **SETS_KW)
+        for name, t in single.state_dict().items():
+            assert torch.equal(stacked.state_dict()[name][r], t[0]), name
+        assert torch.equal(result.train_loss[:, r], one.train_loss[:, 0])
+        assert torch.equal(result.test_accuracy[:, r], one.test_accuracy[:, 0])
+    assert float(result.test_accuracy[-1].min()) > 0.9
+
+
+def test_mismatched_sets_are_refused():
+    tiny = Dataset(x=torch.zeros(600, 1, 3, 4, dtype=torch.uint8), y=torch.zeros(600, dtype=torch.int64),
+                   num_classes=2, name="other shape")
+    first = SETS_TRAIN[0]
+    for other in (SETS_TEST[0], tiny, replace(first, num_classes=3), replace(first, x=first.x.float())):
+        with pytest.raises(ValueError, match="share N, image shape, dtype and number of classes"):
+            DeviceData.concat([SETS_TRAIN[0], other], "cpu")
+    data = DeviceData.concat(SETS_TRAIN, "cpu")
+    test = DeviceData.concat(SETS_TEST, "cpu", means=data.mean)
+    with pytest.raises(ValueError, match=r"means \(3, 9\) for 2 sets"):
+        DeviceData.concat(SETS_TEST[:2], "cpu", means=data.mean)
+    model = MaskedFCN((9, 4, 2), seeds=(0, 1))
+    cases = [
+        (dict(replica_sets=None), "train_data holds 3 sets: pass replica_sets"),
+        (dict(replica_sets=[0]), "1 replica sets for 2 replicas"),
+        (dict(replica_sets=[0, 3]), r"replica_sets \[0, 3\]: train_data holds sets 0..2"),
+        (dict(replica_sets=[0, -1]), "train_data holds sets 0..2"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            train(model, data, test, batch_seeds=[1, 2], **{**SETS_KW, **kwargs})
+    two = DeviceData.concat(SETS_TEST[:2], "cpu", means=data.mean[:2])
+    with pytest.raises(ValueError, match="test_data holds 2 sets, train_data 3"):
+        train(model, data, two, batch_seeds=[1, 2], replica_sets=[0, 1], **SETS_KW)
 
 
 def test_uint8_images_enter_as_centred_over_255():
