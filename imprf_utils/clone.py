@@ -8,6 +8,10 @@ With the centred class samples X_c (n_c × D), x = μ_c + X_cᵀ z / sqrt(n_c �
 z ~ N(0, I_{n_c}), has mean μ_c and covariance X_cᵀ X_c / (n_c − 1) = Σ_c exactly. No D × D
 matrix is formed or factored, so it works as well for n_c < D (Σ_c singular) and for pixels
 that never vary; a sample costs O(n_c·D).
+
+A sample covariance carries sampling noise, and a clone drawn from it carries the same noise
+in every image: a network can learn it. `gaussian_clone_from_moments` draws instead from
+moments known exactly (a generated task's); `data.clone_splits` chooses between the two.
 """
 
 from __future__ import annotations
@@ -66,6 +70,40 @@ def gaussian_clone(
         for start in range(0, len(index), chunk_size):
             rows = index[start : start + chunk_size]
             z = torch.randn(len(rows), n_c, generator=generator, device=device)
+            out[rows] = _cast(torch.addmm(mu, z, factor), ds.x.dtype)
+    return replace(ds, x=out.reshape(ds.x.shape), y=ds.y.clone(), name=f"{ds.name}-clone")
+
+
+def gaussian_clone_from_moments(
+    ds: Dataset, means: torch.Tensor, covariances: torch.Tensor, *, seed: int = 0, chunk_size: int = 1024
+) -> Dataset:
+    """A dataset like `ds` (N, shape, labels in order, dtype) drawn per class c from N(μ_c, Σ_c).
+
+    ``means``: (C, D); ``covariances``: (C, D, D), or (D, D) shared by every class; D the
+    pixels of an image. x = μ_c + L_c z with L_c = V √Λ from Σ_c = V Λ Vᵀ (float64 eigh,
+    eigenvalues below 0 from rounding set to 0), z ~ N(0, I_D) from a torch.Generator
+    seeded by ``seed`` on ds.x's device, ``chunk_size`` images at a time. The name gets
+    "-clone"; mean, class_names and periodic are kept.
+    """
+    flat = ds.x.reshape(len(ds), -1)
+    d = flat.shape[1]
+    if means.shape != (ds.num_classes, d) or covariances.shape[-2:] != (d, d):
+        raise ConfigError(
+            f"gaussian_clone_from_moments: means {tuple(means.shape)} and covariances {tuple(covariances.shape)} "
+            f"do not fit {ds.num_classes} classes of {d} pixels"
+        )
+    device = ds.x.device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    out = torch.empty_like(flat)
+    for c in range(ds.num_classes):
+        index = (ds.y == c).nonzero().squeeze(1)
+        covariance = covariances if covariances.ndim == 2 else covariances[c]
+        eigenvalues, vectors = torch.linalg.eigh(covariance.double())
+        factor = (vectors * eigenvalues.clamp(min=0).sqrt()).T.float().to(device)  # (D, D): z @ factor ~ N(0, Σ_c)
+        mu = means[c].float().to(device)
+        for start in range(0, len(index), chunk_size):
+            rows = index[start : start + chunk_size]
+            z = torch.randn(len(rows), d, generator=generator, device=device)
             out[rows] = _cast(torch.addmm(mu, z, factor), ds.x.dtype)
     return replace(ds, x=out.reshape(ds.x.shape), y=ds.y.clone(), name=f"{ds.name}-clone")
 

@@ -22,7 +22,9 @@ Read from the official files in ``data_dir`` (never downloaded, never replaced b
 
 `Dataset` (from `imprf_utils.dataset`) and `gaussian_clone` (from `imprf_utils.clone`) are
 re-exported here, so ``from imprf_utils.data import load_dataset, gaussian_clone, Dataset``
-is all a notebook needs.
+is all a notebook needs. `clone_splits` is the clone every run and notebook uses: from the
+exact moments where the generator knows them (`exact_moments`), else from independent halves
+of the training images.
 """
 
 from __future__ import annotations
@@ -31,16 +33,18 @@ import inspect
 from pathlib import Path
 from typing import Any, Callable
 
-from imprf_utils.clone import gaussian_clone
+import torch
+
+from imprf_utils.clone import gaussian_clone, gaussian_clone_from_moments
 from imprf_utils.dataset import DEFAULT_SIZE, SPLITS, Dataset
 from imprf_utils.errors import ConfigError
 from imprf_utils.official_files import read_cifar10, read_imagenet32
 from imprf_utils.photographs import DEFAULT_PHOTOS, PHOTOS, check_photos, natural_dataset, photos_dataset
-from imprf_utils.synthetic import nlgp_classes, nlgp_dataset, skewed_texture_dataset
+from imprf_utils.synthetic import nlgp_classes, nlgp_dataset, nlgp_moments, skewed_texture_dataset, skewed_texture_moments
 
 __all__ = [
     "DATASETS", "DEFAULT_PHOTOS", "DEFAULT_SIZE", "PHOTOS", "SPLITS", "Dataset",
-    "check_options", "gaussian_clone", "load_dataset",
+    "CLONE_VERSION", "check_options", "clone_splits", "exact_moments", "gaussian_clone", "load_dataset",
 ]
 
 _GENERATED: dict[str, Callable[..., Dataset]] = {
@@ -58,6 +62,15 @@ _FROM_FILES: dict[str, Callable[..., Dataset]] = {
 """Datasets read from official files: build(data_dir, split, **options)."""
 
 DATASETS = (*_GENERATED, *_FROM_FILES)
+
+CLONE_VERSION = 2
+"""The recipe of `clone_splits` (1: one sample covariance for both splits); runs of a clone key on it."""
+
+_MOMENTS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
+    "nlgp": nlgp_moments,
+    "skewed_texture": skewed_texture_moments,
+}
+"""Generated datasets whose class means and covariances are known exactly: moments(**options)."""
 
 
 def load_dataset(
@@ -112,3 +125,36 @@ def check_options(name: str, options: dict[str, Any]) -> None:
         nlgp_classes(values["xi"], values["gain"])
     elif name in ("natural", "photos"):
         check_photos(values["photos"], name)
+
+
+def exact_moments(name: str, **options: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Class means (C, D) and covariances ((C, D, D), or (D, D) shared) of a generated task whose
+    generator knows them (``nlgp``, ``skewed_texture``), for its ``options``; None for any other dataset."""
+    if name not in _MOMENTS:
+        return None
+    moments = _MOMENTS[name]
+    accepted = inspect.signature(moments).parameters
+    return moments(**{k: v for k, v in options.items() if k in accepted})
+
+
+def clone_splits(
+    name: str, train: Dataset, test: Dataset, *, seed: int = 0, **options: Any
+) -> tuple[Dataset, Dataset]:
+    """The Gaussian clones of dataset ``name``'s train and test splits (with its ``options``).
+
+    Where the generator knows the class moments (`exact_moments`), both clones are drawn
+    from them (seeds ``seed`` and ``seed + 1``). Otherwise the moments are the training
+    images' (a test set may be too small for a covariance), from two independent halves:
+    the training clone from one random half (fixed by ``seed``), the test clone from the
+    other. Drawn from one sample covariance, both clones would share its sampling noise,
+    a pattern a network can learn and find again at test time; with exact moments or
+    independent halves it cannot.
+    """
+    moments = exact_moments(name, **options)
+    if moments is not None:
+        return (gaussian_clone_from_moments(train, *moments, seed=seed),
+                gaussian_clone_from_moments(test, *moments, seed=seed + 1))
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+    first, second = order[: len(train) // 2].sort().values, order[len(train) // 2 :].sort().values
+    return (gaussian_clone(train, seed=seed, statistics=train.subset(first)),
+            gaussian_clone(test, seed=seed + 1, statistics=train.subset(second)))

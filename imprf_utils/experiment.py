@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from imprf_utils.data import DATASETS, Dataset, check_options, gaussian_clone, load_dataset
+from imprf_utils.data import CLONE_VERSION, DATASETS, Dataset, check_options, clone_splits, load_dataset
 from imprf_utils.errors import ConfigError
 from imprf_utils.models import MaskedFCN, replica_state, stack_states
 from imprf_utils.pruning import kept_fraction, magnitude_masks, random_masks, removal_round, top_magnitude_masks
@@ -241,8 +241,8 @@ def load_data(config: ExperimentConfig) -> tuple[Dataset, Dataset]:
 
     1. the dataset's splits; the first ``test_limit`` test images;
     2. a random ``train_fraction`` of the training images (fixed by ``data_seed``);
-    3. the clone: each split drawn from the *training* classes' means and covariances
-       (a limited test set would give a poor covariance of its own);
+    3. the clone of both splits (``data.clone_splits``): from the task's exact class moments
+       where the generator knows them, else from two independent halves of the training images;
     4. superclasses: the labels grouped (the clone keeps the original classes' statistics).
 
     Experiments that share their data fields (e.g. seeds) share one copy: the last two
@@ -264,12 +264,20 @@ def _load_data(key: str) -> tuple[Dataset, Dataset]:
         keep = torch.randperm(len(train_ds), generator=generator)[: round(config.train_fraction * len(train_ds))]
         train_ds = train_ds.subset(keep.sort().values)
     if config.clone:
-        test_ds = gaussian_clone(test_ds, seed=config.data_seed + 1, statistics=train_ds)
-        train_ds = gaussian_clone(train_ds, seed=config.data_seed)
+        train_ds, test_ds = clone_splits(config.dataset, train_ds, test_ds, seed=config.data_seed, **config.dataset_options)
     if config.superclasses is not None:
         mapping, names = superclass_mapping(config.superclasses, config.dataset, train_ds.num_classes)
         train_ds, test_ds = (apply_superclasses(ds, mapping, names) for ds in (train_ds, test_ds))
     return train_ds, test_ds
+
+
+def store_key(config: ExperimentConfig) -> dict[str, Any]:
+    """What the run store hashes: the config, and for a clone run the version of the clone's recipe.
+
+    ``CLONE_VERSION`` 2: exact moments or independent halves (``data.clone_splits``); runs of
+    version 1 (one sample covariance for both splits) are not reused for it.
+    """
+    return {**config.as_dict(), **({"clone_version": CLONE_VERSION} if config.clone else {})}
 
 
 class Experiment:
@@ -277,7 +285,7 @@ class Experiment:
 
     def __init__(self, config: ExperimentConfig, run_store: str | os.PathLike = DEFAULT_RUN_STORE):
         self.config = config
-        self.run = Run(run_store, config.name, config.as_dict())
+        self.run = Run(run_store, config.name, store_key(config))
 
     @property
     def data(self) -> tuple[Dataset, Dataset]:

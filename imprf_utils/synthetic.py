@@ -116,6 +116,16 @@ def nlgp_covariance(size: int, *, xi: float, gain: float, periodic: bool = True)
     return 2.0 / (math.pi * nlgp_gamma(gain)) * torch.asin(gain**2 / (1.0 + gain**2) * c)
 
 
+def nlgp_moments(
+    *, xi: float | tuple[float, ...] = (1.0, 2.0, 3.0, 4.0), gain: float | tuple[float, ...] = 10.0,
+    size: int = 16, periodic: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact class means (C, size²), all zero, and covariances (C, size², size²) of `nlgp_dataset`, float64."""
+    xis, gains = nlgp_classes(xi, gain)
+    covariances = torch.stack([nlgp_covariance(size, xi=x, gain=g, periodic=periodic) for x, g in zip(xis, gains)])
+    return torch.zeros(len(xis), size * size, dtype=torch.float64), covariances
+
+
 SKEWED_TEXTURE_CLASSES = ("rows, skew +", "columns, skew +", "rows, skew -", "columns, skew -")
 """Class c: template T_(c mod 2) (T0 varies along rows, T1 along columns), skew sign + for c < 2."""
 

@@ -1,5 +1,6 @@
-"""Tests of imprf_utils.clone.gaussian_clone: the clone has each class's mean and covariance
-and Gaussian marginals, whatever the data's; labels, dtype and metadata are kept."""
+"""Tests of the Gaussian clone: each class's mean and covariance (sample or exact) and Gaussian
+marginals, whatever the data's; labels, dtype and metadata kept; and `data.clone_splits`, whose
+clones share no sampling noise between the training and the test split."""
 
 import math
 
@@ -8,7 +9,9 @@ import pytest
 import scipy.stats
 import torch
 
-from imprf_utils.data import Dataset, gaussian_clone, load_dataset
+from imprf_utils.clone import gaussian_clone_from_moments
+from imprf_utils.data import Dataset, clone_splits, exact_moments, gaussian_clone, load_dataset
+from imprf_utils.synthetic import skewed_texture_moments
 from imprf_utils.errors import ConfigError
 
 
@@ -165,3 +168,63 @@ def test_clone_statistics_must_match_shape_and_classes(nlgp):
     train, _ = nlgp
     with pytest.raises(ConfigError, match="statistics"):
         gaussian_clone(load_dataset("nlgp", n=40, size=8), statistics=train)
+
+
+# --- the clone every run uses: exact moments, or independent halves (data.clone_splits) -------
+
+
+def test_clone_from_moments_has_those_moments_and_gaussian_pixels():
+    means, cov = skewed_texture_moments(8)
+    ds = load_dataset("skewed_texture", n=20_000, size=8, seed=1)
+    clone = gaussian_clone_from_moments(ds, means, cov, seed=2)
+    assert torch.equal(clone.y, ds.y) and clone.x.shape == ds.x.shape and clone.name == "skewed_texture-clone"
+    for c in range(4):
+        x = clone.x[clone.y == c]
+        error, noise = covariance_error(x, cov)
+        assert error < 3 * noise, (c, error, noise)
+        assert float((x.flatten(1).double().mean(0) - means[c]).abs().max()) < 5 / math.sqrt(len(x))
+    assert abs(float(scipy.stats.kurtosis(clone.x.flatten().numpy(), fisher=False)) - 3) < 0.05
+    assert torch.equal(gaussian_clone_from_moments(ds, means, cov, seed=2).x, clone.x)
+    with pytest.raises(ConfigError, match="do not fit 4 classes of 64 pixels"):
+        gaussian_clone_from_moments(ds, means[:, :10], cov)
+
+
+def test_exact_moments_are_the_generators_and_match_a_large_sample():
+    means, covs = exact_moments("nlgp", n=123, xi=(1.0, 3.0), gain=4.0, size=8)
+    assert means.shape == (2, 64) and covs.shape == (2, 64, 64) and not means.any()
+    ds = load_dataset("nlgp", n=20_000, xi=(1.0, 3.0), gain=4.0, size=8, seed=5)
+    for c in range(2):
+        error, noise = covariance_error(ds.x[ds.y == c], covs[c])
+        assert error < 3 * noise, (c, error, noise)
+    texture_means, texture_cov = exact_moments("skewed_texture", sigma=0.5, size=8)
+    expected = skewed_texture_moments(8, sigma=0.5)
+    assert torch.equal(texture_means, expected[0]) and torch.equal(texture_cov, expected[1])
+    assert exact_moments("photos") is None and exact_moments("cifar10") is None
+
+
+def test_an_exact_clone_owes_nothing_to_the_data_samples():
+    """Two different draws of the data with the same labels give the same clone: no sampling noise to learn."""
+    train = load_dataset("skewed_texture", n=400, size=8, seed=0)
+    test = load_dataset("skewed_texture", split="test", n=100, size=8, seed=0)
+    other = Dataset(torch.randn_like(train.x), train.y, 4, "skewed_texture", periodic=True)
+    a_train, a_test = clone_splits("skewed_texture", train, test, seed=3, size=8)
+    b_train, _ = clone_splits("skewed_texture", other, test, seed=3, size=8)
+    assert torch.equal(a_train.x, b_train.x)
+    assert torch.equal(a_train.x, gaussian_clone_from_moments(train, *skewed_texture_moments(8), seed=3).x)
+    assert torch.equal(a_test.x, gaussian_clone_from_moments(test, *skewed_texture_moments(8), seed=4).x)
+
+
+def test_without_known_moments_train_and_test_clones_come_from_disjoint_halves():
+    """The training clone depends on one half of the training images only, the test clone on the other."""
+    train = load_dataset("nlgp", n=400, size=8, seed=0)
+    test = load_dataset("nlgp", split="test", n=100, size=8, seed=0)
+    clone_train, clone_test = clone_splits("cifar10", train, test, seed=1)  # a name without exact moments
+    half = torch.randperm(len(train), generator=torch.Generator().manual_seed(1))[: len(train) // 2]
+    changed = train.x.clone()
+    changed[half] += 1.0  # the first half's images move: only the training clone may change
+    moved_train, moved_test = clone_splits("cifar10", Dataset(changed, train.y, train.num_classes, "nlgp"), test, seed=1)
+    assert not torch.equal(moved_train.x, clone_train.x) and torch.equal(moved_test.x, clone_test.x)
+    unchanged = train.x.clone()
+    unchanged[~torch.isin(torch.arange(len(train)), half)] -= 1.0  # the second half moves: only the test clone may
+    other_train, other_test = clone_splits("cifar10", Dataset(unchanged, train.y, train.num_classes, "nlgp"), test, seed=1)
+    assert torch.equal(other_train.x, clone_train.x) and not torch.equal(other_test.x, clone_test.x)

@@ -1,6 +1,7 @@
 """A small IMP experiment end to end: stages, sparsities, zeros, resumption, determinism."""
 
 import dataclasses
+import json
 import shutil
 
 import pandas as pd
@@ -8,10 +9,11 @@ import pytest
 import torch
 
 from imprf_utils.analysis import level_summary
-from imprf_utils.data import gaussian_clone
+from imprf_utils.data import CLONE_VERSION, gaussian_clone
 from imprf_utils.errors import ConfigError
 from conftest import CONFIG, TINY, assert_same_results, changed
-from imprf_utils.experiment import ExperimentConfig, Level, load_data, run_experiment, run_experiments
+from imprf_utils.experiment import Experiment, ExperimentConfig, Level, load_data, run_experiment, run_experiments
+from imprf_utils.store import SCHEMA_VERSION, config_hash
 from imprf_utils.presets import experiment_config, load_preset
 
 
@@ -262,3 +264,12 @@ def test_same_seeds_same_results_and_figure_data_other_seeds_differ(tmp_path):
             assert not torch.equal(state["weights.0"], other_state["weights.0"]), (other, level)
         assert not torch.equal(runs["first"].masks(("imp", 2))[0], runs[other].masks(("imp", 2))[0]), other
         assert runs["first"].metrics(("imp", 2)) != runs[other].metrics(("imp", 2)), other
+
+
+def test_a_clone_run_keys_the_store_on_the_clone_recipe(tmp_path):
+    """Runs of an older clone recipe are never read as this one's; runs on the data keep their key."""
+    data, clone = Experiment(TINY, tmp_path), Experiment(changed(TINY, clone=True), tmp_path)
+    assert json.loads((data.run.path / "config.json").read_text()) == json.loads(json.dumps({**TINY.as_dict(), "schema_version": SCHEMA_VERSION}))
+    stored = json.loads((clone.run.path / "config.json").read_text())
+    assert stored["clone_version"] == CLONE_VERSION == 2
+    assert clone.run.path.name == config_hash({**changed(TINY, clone=True).as_dict(), "clone_version": 2, "schema_version": SCHEMA_VERSION})

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from imprf_utils.data import gaussian_clone, load_dataset
+from imprf_utils.data import clone_splits, load_dataset
 from imprf_utils.errors import ConfigError, DataFormatError
 from imprf_utils.experiment import ExperimentConfig, load_data
 from imprf_utils.superclasses import apply_superclasses, read_mapping, superclass_mapping
@@ -88,10 +88,10 @@ def test_train_fraction_is_a_seeded_subset_and_superclasses_apply_to_both_splits
         ExperimentConfig(**SMALL, train_fraction=0.0)
 
 
-def test_clone_test_set_follows_the_training_statistics():
-    """The clone's test set is drawn from the training classes' means and covariances."""
+def test_an_experiments_clone_is_clone_splits_of_its_data():
+    """Both clone splits are `data.clone_splits` of the experiment's data splits (test_limit applied first)."""
     train, test = load_data(ExperimentConfig(**SMALL, clone=True, test_limit=20))
     data_train, data_test = load_data(ExperimentConfig(**SMALL, test_limit=20))
     assert torch.equal(test.y, data_test.y) and len(test) == 20
-    expected = gaussian_clone(data_test, seed=1, statistics=data_train)
-    assert torch.equal(test.x, expected.x)
+    expected = clone_splits("skewed_texture", data_train, data_test, seed=0, **SMALL["dataset_options"])
+    assert torch.equal(train.x, expected[0].x) and torch.equal(test.x, expected[1].x)
