@@ -81,3 +81,19 @@ def assert_same_results(a: Experiment, b: Experiment) -> None:
         assert state_a.keys() == state_b.keys(), level
         assert all(torch.equal(state_a[k], state_b[k]) for k in state_a), level
         assert a.metrics(level) == b.metrics(level), level
+
+
+import math  # noqa: E402
+
+
+def covariance_error(x: torch.Tensor, cov: torch.Tensor) -> tuple[float, float]:
+    """(‖Ĉ − cov‖_F, its expected size from sampling noise) for samples x (n, D).
+
+    E‖Ĉ − C‖²_F ≈ Σ_ij Var(x_i x_j) / n = (E[‖x̃‖⁴] − ‖C‖²_F) / n (x̃ centred), estimated
+    from the sample itself, so the bound holds for heavy-tailed and near-binary data alike.
+    """
+    x = x.reshape(len(x), -1).double()
+    centred = x - x.mean(0)
+    emp = centred.T @ centred / (len(x) - 1)
+    noise = math.sqrt(((centred**2).sum(1) ** 2).mean() - (emp**2).sum()) / math.sqrt(len(x))
+    return float((emp - cov.double()).norm()), noise

@@ -12,20 +12,8 @@ import torch
 from imprf_utils.clone import gaussian_clone_from_moments
 from imprf_utils.data import Dataset, clone_splits, exact_moments, gaussian_clone, load_dataset
 from imprf_utils.synthetic import skewed_texture_moments
+from conftest import covariance_error
 from imprf_utils.errors import ConfigError
-
-
-def covariance_error(x: torch.Tensor, cov: torch.Tensor) -> tuple[float, float]:
-    """(‖Ĉ − cov‖_F, its expected size from sampling noise) for samples x (n, D).
-
-    E‖Ĉ − C‖²_F ≈ Σ_ij Var(x_i x_j) / n = (E[‖x̃‖⁴] − ‖C‖²_F) / n (x̃ centred), estimated
-    from the sample itself.
-    """
-    x = x.reshape(len(x), -1).double()
-    centred = x - x.mean(0)
-    emp = centred.T @ centred / (len(x) - 1)
-    noise = math.sqrt(((centred**2).sum(1) ** 2).mean() - (emp**2).sum()) / math.sqrt(len(x))
-    return float((emp - cov.double()).norm()), noise
 
 
 def class_moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,5 +1,4 @@
-"""Tests of imprf_utils.dataset: the checks of the Dataset type on data held in memory (NaN/Inf,
-one class, labels out of range, dtype, shape, mean) and on generated data before a run starts."""
+"""Tests of imprf_utils.dataset: the Dataset type's methods and its checks of the data it holds."""
 
 import pytest
 import torch
@@ -68,3 +67,15 @@ def test_images_of_the_wrong_dtype_or_shape_in_memory_are_refused():
         Dataset(x.reshape(8, 16), y, 2, "mine")
     with pytest.raises(DataFormatError, match=r"y \(N,\) int64.*convert labels with y.long\(\)"):
         Dataset(x, y.float(), 2, "mine")
+
+
+def test_dataset_methods():
+    ds = load_dataset("skewed_texture", n=100)
+    sub = ds.subset(ds.y == 1)
+    assert len(sub) == 25 and (sub.y == 1).all()
+    assert sub.class_names == ds.class_names and sub.periodic
+    assert torch.equal(ds.subset(slice(0, 10)).x, ds.x[:10])
+    moved = ds.to("cpu")
+    assert moved.x.device.type == "cpu" and torch.equal(moved.x, ds.x)
+    with pytest.raises(ValueError, match="int64"):
+        Dataset(ds.x, ds.y.int(), 4, "bad")

@@ -1,10 +1,7 @@
-"""Tests of the ``photos`` task (imprf_utils.photographs) against independent oracles.
-
-Oracles: numpy's FFT for the amplitude spectrum, the photographs as scikit-image ships them
-for where each patch comes from, brute-force patch statistics, scipy.stats.kurtosis.
-"""
+"""Tests of imprf_utils.photographs (``photos`` and ``natural`` tasks) against independent oracles."""
 
 import math
+import socket
 import sys
 
 import numpy as np
@@ -184,3 +181,46 @@ def test_errors_name_what_to_change(monkeypatch):
             load_dataset("photos", n=8)
     finally:
         imprf_utils.photographs._photo.cache_clear()
+
+
+# --------------------------------------------------------------------------- natural photos
+
+
+def test_natural_patches_come_from_their_photo_and_split_by_blocks():
+    import skimage.data
+
+    photos = ("coins", "text")
+    coins = torch.from_numpy(skimage.data.coins() / np.float32(255))  # the oracle: the photo itself
+    crops = coins.unfold(0, 16, 1).unfold(1, 16, 1).reshape(-1, 256)
+    width = coins.shape[1] - 15
+
+    def zscore(p):
+        p = p - p.mean(-1, keepdim=True)
+        return p / p.norm(dim=-1, keepdim=True)
+
+    crops = zscore(crops)
+    for split, parity in (("train", 0), ("test", 1)):
+        ds = load_dataset("natural", n=200, photos=photos, split=split)
+        assert ds.x.shape == (200, 1, 16, 16) and ds.x.dtype == torch.float32
+        assert ds.class_names == list(photos) and torch.bincount(ds.y).tolist() == [100, 100]
+        patches = zscore(ds.x[ds.y == 0].reshape(-1, 256))
+        similarity, position = (patches @ crops.T).max(1)
+        assert (similarity > 1 - 1e-4).all()  # each label-0 patch is a crop of coins
+        top, left = position // width, position % width
+        assert (top // 32 == (top + 15) // 32).all() and (left // 32 == (left + 15) // 32).all()
+        assert ((top // 32 + left // 32) % 2 == parity).all()  # train: even blocks, test: odd
+
+
+def test_natural_default_works_offline_standardized_and_deterministic(monkeypatch):
+    def no_network(*args, **kwargs):
+        raise OSError("network access in a test")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    imprf_utils.photographs._photo.cache_clear()  # read the photos again, now without network
+    ds = load_dataset("natural", n=4_000)
+    assert ds.num_classes == 8 and ds.mean is None and not ds.periodic
+    assert abs(float(ds.x.mean())) < 0.1 and abs(float(ds.x.std()) - 1) < 0.1
+    assert torch.equal(ds.x, load_dataset("natural", n=4_000).x)
+    assert not torch.equal(ds.x, load_dataset("natural", n=4_000, seed=1).x)
+    with pytest.raises(ConfigError, match="grace_hopper"):
+        load_dataset("natural", photos=("china", "lena"))
