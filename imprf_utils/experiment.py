@@ -176,6 +176,16 @@ class ExperimentConfig:
     def name(self) -> str:
         return self.dataset + ("-clone" if self.clone else "")
 
+    @property
+    def description(self) -> str:
+        """The name and the data fields that differ from their defaults, e.g. "skewed_texture (train_fraction=0.1)"."""
+        changed = [
+            f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self)
+            if f.metadata.get("data") and f.name not in ("dataset", "clone", "dataset_options", "data_dir")
+            and getattr(self, f.name) != (f.default if f.default_factory is dataclasses.MISSING else f.default_factory())
+        ]
+        return self.name + (f" ({', '.join(changed)})" if changed else "")
+
 
 def _is_integer(value: Any) -> bool:
     """A Python int, not a bool (numpy integers are refused: the run store hashes the config as JSON)."""
@@ -433,7 +443,7 @@ class _Stages:
             start_step=start_step,
             rewind_step=self.cfg.rewind_step if rewind else None,
             precision=self.cfg.precision,
-            description=f"{self.cfg.name} seeds {sorted(set(seeds))}: {description}",
+            description=f"{self.cfg.description} seeds {sorted(set(seeds))}: {description}",
         )
 
     def _rewound(self, replicas: list[tuple[Experiment, list[torch.Tensor]]]) -> MaskedFCN:

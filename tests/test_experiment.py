@@ -273,3 +273,9 @@ def test_a_clone_run_keys_the_store_on_the_clone_recipe(tmp_path):
     stored = json.loads((clone.run.path / "config.json").read_text())
     assert stored["clone_version"] == CLONE_VERSION == 2
     assert clone.run.path.name == config_hash({**changed(TINY, clone=True).as_dict(), "clone_version": 2, "schema_version": SCHEMA_VERSION})
+
+
+def test_a_description_names_the_data_fields_a_config_changes():
+    assert ExperimentConfig().description == "skewed_texture"
+    assert changed(TINY, clone=True).description == "skewed_texture-clone"
+    assert changed(TINY, train_fraction=0.1, superclasses="mod2").description == "skewed_texture (train_fraction=0.1, superclasses=mod2)"
