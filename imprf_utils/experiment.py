@@ -179,12 +179,20 @@ class ExperimentConfig:
     @property
     def description(self) -> str:
         """The name and the data fields that differ from their defaults, e.g. "skewed_texture (train_fraction=0.1)"."""
+        defaults = config_defaults()
         changed = [
-            f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self)
-            if f.metadata.get("data") and f.name not in ("dataset", "clone", "dataset_options", "data_dir")
-            and getattr(self, f.name) != (f.default if f.default_factory is dataclasses.MISSING else f.default_factory())
+            f"{name}={getattr(self, name)}" for name in DATA_FIELDS
+            if name not in ("dataset", "clone", "dataset_options", "data_dir") and getattr(self, name) != defaults[name]
         ]
         return self.name + (f" ({', '.join(changed)})" if changed else "")
+
+
+def config_defaults() -> dict[str, Any]:
+    """Every ExperimentConfig field's default value."""
+    return {
+        f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(ExperimentConfig)
+    }
 
 
 def _is_integer(value: Any) -> bool:

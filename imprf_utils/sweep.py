@@ -15,7 +15,6 @@ as stacked replicas (``run_experiments``): that is where the suite's speed comes
 from __future__ import annotations
 
 import concurrent.futures as cf
-import dataclasses
 import json
 import os
 import socket
@@ -29,7 +28,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from imprf_utils.experiment import DEFAULT_RUN_STORE, Experiment, ExperimentConfig, run_experiments, seed_group
+from imprf_utils.experiment import DEFAULT_RUN_STORE, Experiment, ExperimentConfig, config_defaults, run_experiments, seed_group
 from imprf_utils.presets import notebook_configs
 from imprf_utils.train import progress_enabled
 
@@ -81,8 +80,7 @@ class SweepSummary:
         ]
         # Name each run by its dataset and the fields that set it apart (an ablation's).
         values = [o.config.as_dict() for o in self.outcomes]
-        defaults = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
-                    for f in dataclasses.fields(ExperimentConfig)}
+        defaults = config_defaults()
         varying = [
             k for k in defaults
             if k not in ("dataset", "clone", "seed", "compare_levels") and len({repr(v[k]) for v in values}) > 1

@@ -308,13 +308,14 @@ def train(
                 loss_sum, seen = torch.zeros_like(loss_sum), 0
             bar.update()
     bar.close()
-    report_progress(f"{description}: {steps - start_step} steps, {k} networks, {time.perf_counter() - started:.0f} s")
-    return TrainResult(
+    result = TrainResult(
         steps=eval_steps,
         train_loss=torch.stack(losses).cpu(),
-        test_accuracy=torch.stack(accuracies).cpu(),
+        test_accuracy=torch.stack(accuracies).cpu(),  # waits for the device: the time below is the training's
         rewind_state=rewind_state,
     )
+    report_progress(f"{description}: {steps - start_step} steps, {k} networks, {time.perf_counter() - started:.0f} s")
+    return result
 
 
 def _checked_sets(

@@ -101,13 +101,13 @@ def test_the_scan_covers_the_repository():
 def test_the_patterns_catch_what_they_must():
     """The checker on known lines, as if they were in docs/: outside or missing references are found."""
     cases = {
-        "see shared/prototype.md, task (e)": 2,  # the folder, and a file the repository does not hold
+        "see shared/notes_we_lack.md, task (e)": 2,  # the folder, and a file the repository does not hold
         "(papers.md: the formula is unknown)": 0,  # from docs/, papers.md is docs/papers.md
         "DESIGN.md (shared)": 1,
         "timings in benchmarks/README.md and benchmarks/nowhere.py": 1,
         "see [controls](controls.md), ../README.md and docs/determinism.md": 0,
         "--data-dir /shared/imagenet32 --run-store /shared/runs": 0,
-        "https://example.org/notes/prototype.md": 0,
+        "https://example.org/notes/notes_we_lack.md": 0,
         "papermill -f presets/NAME.yaml, notebooks/NN_name.ipynb": 0,
         'ROOT / "docs" / "controls.md", ROOT / "docs" / "nowhere.md"': 1,
     }
