@@ -25,7 +25,7 @@ GOLDEN := notebooks/01_ica_vs_pca.ipynb notebooks/03_imp_vs_oneshot_vs_random.ip
 # Notebooks whose default run CI cannot afford: `make notebooks` re-executes them; `make test`
 # smoke-runs them (tests/test_smoke_notebooks.py) and checks their committed claims record
 # (tests/test_claims.py) instead of nbval.
-NOT_IN_NBVAL := notebooks/06_ablations.ipynb
+NOT_IN_NBVAL := notebooks/06_ablations.ipynb notebooks/07_robustness.ipynb
 NBVAL_NOTEBOOKS := $(filter-out $(NOT_IN_NBVAL),$(NOTEBOOKS))
 
 .PHONY: reproduce test notebooks lab clean-runs
@@ -42,7 +42,7 @@ test: $(VENV)/.installed
 	IMPRF_PROGRESS=0 IMPRF_FIGURES=$(TEST_OUT)/figures IMPRF_RUN_STORE=$(TEST_OUT)/runs $(PINNED) \
 		$(PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		-p no:cacheprovider $(NBVAL_NOTEBOOKS)
-	$(PY) -m imprf_utils.claims $(TEST_OUT)/figures --compare-with figures \
+	$(PY) -m imprf_utils.claims $(TEST_OUT)/figures --compare-with figures --preset default \
 		--notebooks $(foreach n,$(NBVAL_NOTEBOOKS),$(shell basename $(n) | cut -c1-2))
 	@(git status --porcelain 2>/dev/null || true) > $(TEST_OUT)/status.after
 	@diff $(TEST_OUT)/status.before $(TEST_OUT)/status.after \

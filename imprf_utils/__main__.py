@@ -5,6 +5,7 @@
         --data-dir /data/imagenet32 --executor dask --scheduler tcp://HOST:8786
     python -m imprf_utils sweep --preset paper --data-dir /data/imagenet32 --executor slurm \\
         --partition gpu --gpus 1 --time-min 2880
+    python -m imprf_utils sweep --preset gpu --robustness      # and notebook 07's pilot and matrix
 
 The notebooks then read the runs from the same run store: give them the same preset,
 ``data_dir`` and ``run_store``.
@@ -22,6 +23,7 @@ from typing import Any
 from imprf_utils.errors import ConfigError, RunStoreError
 from imprf_utils.experiment import DEFAULT_RUN_STORE
 from imprf_utils.presets import load_preset
+from imprf_utils.robustness import sweep_matrix
 from imprf_utils.sweep import preset_configs, run_sweep
 
 EXECUTORS = ("local", "processes", "dask", "slurm")
@@ -37,6 +39,7 @@ def parser() -> argparse.ArgumentParser:
         "--datasets", nargs="+", help="dataset names; NAME-clone is its Gaussian clone (default: the preset's and its clone)"
     )
     p.add_argument("--ablations", action="store_true", help="also notebook 06's runs (superclasses, training fractions)")
+    p.add_argument("--robustness", action="store_true", help="then notebook 07's pilot and matrix (skewed_texture)")
     p.add_argument("--run-store", help="run store on a filesystem every worker sees (default: the preset's, else $IMPRF_RUN_STORE or runs/)")
     p.add_argument("--data-dir", help="folder of a real dataset's files, as the workers see it (default: the preset's)")
     p.add_argument("--device", help="auto, cpu or cuda, resolved on each worker (default: the preset's)")
@@ -93,14 +96,18 @@ def sweep(args: argparse.Namespace) -> int:
     executor, threads = executor_for(args)
     print(f"sweep: {len(configs)} runs of preset {args.preset!r} into {run_store}, executor {args.executor}", flush=True)
     try:
-        summary = run_sweep(configs, executor, run_store=run_store, device=device, threads=threads)
+        summaries = [run_sweep(configs, executor, run_store=run_store, device=device, threads=threads)]
+        if args.robustness and not summaries[0].failed:
+            parameters = preset if args.seeds is None else {**preset, "seeds": args.seeds}
+            summaries += sweep_matrix(parameters, executor, run_store=run_store, device=device, threads=threads)
     finally:
         if hasattr(executor, "get_executor"):  # a dask Client: close() leaves a remote cluster running
             executor.close()
         elif hasattr(executor, "shutdown"):
             executor.shutdown()
-    print(summary)
-    return 1 if summary.failed else 0
+    for summary in summaries:
+        print(summary)
+    return 1 if any(summary.failed for summary in summaries) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

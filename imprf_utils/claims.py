@@ -413,14 +413,26 @@ def find_records(folder: str | Path) -> list[Path]:
     return sorted(Path(folder).rglob("claims_[0-9][0-9].json"), key=lambda p: (p.name, str(p)))
 
 
+def committed_records(
+    root: str | Path, *, notebooks: Sequence[str] | None = None, preset: str | None = None
+) -> list[Path]:
+    """The records under ``root`` of the notebooks numbered in ``notebooks`` (e.g. ["00", "03"]) and
+    of ``preset`` (e.g. "default"; the committed figures/ also hold the photos preset's); None: all."""
+    return [
+        p for p in find_records(root)
+        if (notebooks is None or p.stem[-2:] in notebooks) and (preset is None or read_claims_record(p)["preset"] == preset)
+    ]
+
+
 def compare_folders(
-    new_root: str | Path, committed_root: str | Path, *, z: float = 4.0, notebooks: Sequence[str] | None = None
+    new_root: str | Path, committed_root: str | Path, *, z: float = 4.0, notebooks: Sequence[str] | None = None,
+    preset: str | None = None,
 ) -> list[str]:
-    """Discrepancies between every committed record under ``committed_root`` (of the notebooks
-    numbered in ``notebooks``, e.g. ["00", "03"]; None: all) and the new run's record at the same
-    relative path under ``new_root`` (see :func:`compare_records`)."""
+    """Discrepancies between every committed record under ``committed_root`` (``committed_records``
+    of ``notebooks`` and ``preset``) and the new run's record at the same relative path under
+    ``new_root`` (see :func:`compare_records`)."""
     new_root, committed_root = Path(new_root), Path(committed_root)
-    committed = [p for p in find_records(committed_root) if notebooks is None or p.stem[-2:] in notebooks]
+    committed = committed_records(committed_root, notebooks=notebooks, preset=preset)
     if not committed:
         return [f"no claims_NN.json under {committed_root}: nothing to compare with (run make notebooks)"]
     problems = []
@@ -443,12 +455,14 @@ def main(argv: list[str] | None = None) -> int:
         "every committed record must have a counterpart whose estimates lie within the seeds' spread",
     )
     parser.add_argument("--notebooks", nargs="+", metavar="NN", help="with --compare-with: only these notebooks' records")
+    parser.add_argument("--preset", help="with --compare-with: only the committed records of this preset (e.g. default)")
     args = parser.parse_args(argv)
     if args.compare_with is not None:
-        problems = [p for folder in args.folders for p in compare_folders(folder, args.compare_with, notebooks=args.notebooks)]
+        chosen = dict(notebooks=args.notebooks, preset=args.preset)
+        problems = [p for folder in args.folders for p in compare_folders(folder, args.compare_with, **chosen)]
         for problem in problems:
             print(problem, file=sys.stderr)
-        count = len([p for p in find_records(args.compare_with) if args.notebooks is None or p.stem[-2:] in args.notebooks])
+        count = len(committed_records(args.compare_with, **chosen))
         print(f"claims records: {count} compared, {len(problems)} discrepancies" if count else "", file=sys.stderr)
         return 1 if problems else 0
     paths = [p for folder in args.folders for p in find_records(folder)]

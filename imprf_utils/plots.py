@@ -527,3 +527,44 @@ def matched_pairs_figure(statistics: pd.DataFrame, *, linthresh: float = 0.001) 
     axes[1].set_ylabel("Spearman ρ(removal round, |W|)")
     fig.tight_layout()
     return fig
+
+
+ROBUSTNESS_PANELS = (
+    ("RF-width ratio, IMP − random", {"imp_minus_random": "IMP − random"}),
+    ("largest component ÷ random", {"imp_component": "IMP", "random_component": "random"}),
+    ("test accuracy", {"dense_accuracy": "dense", "imp_accuracy": "IMP", "random_accuracy": "random"}),
+    ("Spearman ρ(removal round, rewind |W|)", {"removal_rho": "IMP"}),
+    ("first-layer ‖W_T − W_r‖ ÷ ‖W_r‖, dense", {"weight_change": "dense"}),
+)
+"""Notebook 07's panels: title and the network-table columns (``robustness.network_table``) drawn in it."""
+ROBUSTNESS_COLOURS = {"IMP − random": METHOD_COLOURS["imp"], "IMP": METHOD_COLOURS["imp"], "random": METHOD_COLOURS["random"], "dense": "#27ae60"}
+
+
+def robustness_figure(table: pd.DataFrame, *, margin: float) -> plt.Figure:
+    """Notebook 07's matrix: one row per cell, one panel per measure (``ROBUSTNESS_PANELS``).
+
+    Dots: networks (seeds); bar: their mean. The first panel marks 0 and −``margin``
+    (the claims' smallest effect of interest): a cell whose networks lie left of it localizes.
+    """
+    labels = list(dict.fromkeys(table.cell))
+    fig, axes = plt.subplots(1, len(ROBUSTNESS_PANELS), figsize=(3.1 * len(ROBUSTNESS_PANELS), 0.45 * len(labels) + 1.6), sharey=True)
+    for ax, (title, columns) in zip(axes, ROBUSTNESS_PANELS):
+        offsets = np.linspace(-0.18, 0.18, len(columns)) if len(columns) > 1 else [0.0]
+        for offset, (column, name) in zip(offsets, columns.items()):
+            colour = ROBUSTNESS_COLOURS[name]
+            for y, label in enumerate(labels):
+                values = table.loc[table.cell == label, column]
+                ax.scatter(values, np.full(len(values), y + offset), s=10, color=colour, alpha=0.6, lw=0)
+                ax.plot([values.mean()] * 2, [y + offset - 0.14, y + offset + 0.14], color=colour, lw=2,
+                        label=name if y == 0 else None)
+        ax.set_title(title, fontsize=9)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+        if len(columns) > 1:
+            ax.legend(frameon=False, fontsize=7)
+    axes[0].axvline(0, color="k", lw=0.8)
+    axes[0].axvline(-margin, color="k", lw=0.8, ls="--")
+    axes[1].axvline(1, color="k", lw=0.8, ls="--")
+    axes[0].set_yticks(range(len(labels)), labels)
+    axes[0].invert_yaxis()
+    fig.tight_layout()
+    return fig
