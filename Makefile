@@ -34,11 +34,15 @@ NBVAL_NOTEBOOKS := $(filter-out $(NOT_IN_NBVAL),$(NOTEBOOKS))
 reproduce: $(VENV)/.installed
 	$(PINNED) $(PY) -m imprf_utils.reproduce --preset $(PRESET) --out $(OUT) $(NOTEBOOKS)
 
-# Unit tests; nbval of the committed notebooks but NOT_IN_NBVAL (re-executed with their default parameters, figures and
-# run store under build/test); their claims records against the committed ones; a clean checkout after.
+# Unit tests (two processes, one torch thread each); the tests that run notebooks (smoke preset, emulated machines,
+# the nbval guard; one process per test file, as they share a run store per file); nbval of the committed notebooks
+# but NOT_IN_NBVAL (re-executed with their default parameters, figures and run store under build/test); their claims
+# records against the committed ones; a clean checkout after.
+PYTEST := IMPRF_PROGRESS=0 $(PINNED) $(PY) -m pytest -q -p no:cacheprovider
 test: $(VENV)/.installed
 	@mkdir -p $(TEST_OUT) && (git status --porcelain 2>/dev/null || true) > $(TEST_OUT)/status.before
-	IMPRF_PROGRESS=0 $(PINNED) $(PY) -m pytest -q -p no:cacheprovider tests
+	$(PYTEST) -m "not notebooks" -n 2 tests
+	$(PYTEST) -m notebooks -n 2 --dist loadfile tests
 	IMPRF_PROGRESS=0 IMPRF_FIGURES=$(TEST_OUT)/figures IMPRF_RUN_STORE=$(TEST_OUT)/runs $(PINNED) \
 		$(PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		-p no:cacheprovider $(NBVAL_NOTEBOOKS)

@@ -178,12 +178,14 @@ class ExperimentConfig:
 
     @property
     def description(self) -> str:
-        """The name and the data fields that differ from their defaults, e.g. "skewed_texture (train_fraction=0.1)"."""
+        """The name, then what sets the run apart: the dataset's options, and the data fields and
+        the network's shape and length that differ from their defaults, e.g.
+        "skewed_texture (sigma=0.5, batchnorm=True)" or "skewed_texture (train_fraction=0.1)"."""
         defaults = config_defaults()
-        changed = [
-            f"{name}={getattr(self, name)}" for name in DATA_FIELDS
-            if name not in ("dataset", "clone", "dataset_options", "data_dir") and getattr(self, name) != defaults[name]
-        ]
+        shown = [name for name in (*DATA_FIELDS, "hidden", "batchnorm", "steps")
+                 if name not in ("dataset", "clone", "dataset_options", "data_dir")]
+        changed = [f"{key}={value}" for key, value in self.dataset_options.items()]
+        changed += [f"{name}={getattr(self, name)}" for name in shown if getattr(self, name) != defaults[name]]
         return self.name + (f" ({', '.join(changed)})" if changed else "")
 
 
@@ -373,8 +375,9 @@ class Experiment:
 
 
 def seed_group(config: ExperimentConfig) -> str:
-    """The key shared by configs that differ only in ``seed``: they train together as replicas."""
-    return json.dumps({**config.as_dict(), "seed": None}, sort_keys=True)
+    """The key shared by configs that train together as stacked replicas: equal but for ``seed``
+    and ``clone``, so a dataset's seeds and its Gaussian clone's train as one model."""
+    return json.dumps({**config.as_dict(), "seed": None, "clone": None}, sort_keys=True)
 
 
 def run_experiment(
@@ -394,11 +397,13 @@ def run_experiments(
     device: str | torch.device = "auto",
     dense_only: bool = False,
 ) -> list[Experiment]:
-    """Run several experiments; configs that differ only in ``seed`` train together as replicas.
+    """Run several experiments; configs equal but for ``seed`` and ``clone`` train together as replicas.
 
-    Each seed keeps its own run directory, initialization, batch order and random masks;
-    stacking them only shares the matrix products (bit-identical to one-at-a-time training). ``dense_only``: stop after level 0 (the dense network and
-    its rewind state), in the same run directory, so a later full run reuses it.
+    Each (seed, data or clone) keeps its own run directory, initialization, batch order and
+    random masks; the data and its clone sit side by side on the device and each replica reads
+    its own (``train``'s ``replica_sets``). Stacking only shares the matrix products: the bits
+    are those of one-at-a-time training. ``dense_only``: stop after level 0 (the dense network
+    and its rewind state), in the same run directory, so a later full run reuses it.
     ``run_store`` None: ``DEFAULT_RUN_STORE`` (runs/ in the repository, or $IMPRF_RUN_STORE).
     Returns the experiments in the order of ``configs``.
     """
@@ -412,6 +417,13 @@ def run_experiments(
     return experiments
 
 
+def _stackable(datasets: Sequence[tuple[Dataset, Dataset]]) -> bool:
+    """Whether these (train, test) pairs can sit side by side as one ``DeviceData`` each."""
+    def layout(ds: Dataset) -> tuple:
+        return len(ds), ds.image_shape, ds.x.dtype, ds.num_classes
+    return all(layout(tr) == layout(datasets[0][0]) and layout(te) == layout(datasets[0][1]) for tr, te in datasets)
+
+
 def _run_group(group: list[Experiment], device: torch.device, dense_only: bool = False) -> None:
     with ExitStack() as stack:
         for exp in sorted(group, key=lambda e: str(e.run.path)):  # a fixed order: no deadlock
@@ -419,26 +431,40 @@ def _run_group(group: list[Experiment], device: torch.device, dense_only: bool =
             exp.run.clean_partial()
         if all(exp.has(DENSE) if dense_only else not exp.missing_levels() for exp in group):
             return
-        train_ds, test_ds = group[0].data
-        train_data = DeviceData.from_dataset(train_ds, device)
-        test_data = DeviceData.from_dataset(test_ds, device, mean=train_data.mean)
-        stages = _Stages(group, train_data, test_data, device)
-        stages.dense()
-        if dense_only:
-            return
-        for k in range(1, group[0].config.rounds + 1):
-            stages.imp_round(k)
-        stages.oneshot_and_random()
+        by_data: dict[bool, list[Experiment]] = {}
+        for exp in sorted(group, key=lambda e: e.config.clone):  # the data's set first, then the clone's
+            by_data.setdefault(exp.config.clone, []).append(exp)
+        parts = [[e for part in by_data.values() for e in part]]
+        if len(by_data) > 1 and not _stackable([part[0].data for part in by_data.values()]):
+            parts = list(by_data.values())  # e.g. uint8 images and a float clone: one after the other
+        for part in parts:
+            stages = _Stages(part, device)
+            stages.dense()
+            if not dense_only:
+                for k in range(1, part[0].config.rounds + 1):
+                    stages.imp_round(k)
+                stages.oneshot_and_random()
 
 
 class _Stages:
-    """The stages of a group of experiments differing only in seed, each stage one stacked training."""
+    """The stages of a group of experiments differing only in seed and clone, each stage one stacked training.
 
-    def __init__(self, group: list[Experiment], train_data: DeviceData, test_data: DeviceData, device: torch.device):
-        self.group, self.cfg = group, group[0].config
-        self.train_data, self.test_data, self.device = train_data, test_data, device
+    The group's datasets (the data, its clone, or both) sit side by side on the device
+    (``DeviceData.concat``); replica r trains and is scored on its experiment's set.
+    """
 
-    def _train(self, model: MaskedFCN, seeds: list[int], start_step: int, description: str, rewind: bool = False):
+    def __init__(self, group: list[Experiment], device: torch.device):
+        self.group, self.cfg, self.device = group, group[0].config, device
+        self.sets = list(dict.fromkeys(exp.config.clone for exp in group))  # set s holds clone == sets[s]
+        pairs = [next(exp for exp in group if exp.config.clone == clone).data for clone in self.sets]
+        self.train_data = DeviceData.concat([train_ds for train_ds, _ in pairs], device)
+        self.test_data = DeviceData.concat([test_ds for _, test_ds in pairs], device, means=self.train_data.mean)
+        first = group[0].config  # the data's, when the clone trains with it
+        self.description = first.description + (" and its clone" if len(self.sets) > 1 else "")
+
+    def _train(self, model: MaskedFCN, replicas: list[Experiment], start_step: int, description: str, rewind: bool = False):
+        """Train ``model``'s replicas, replica r with ``replicas[r]``'s seed and on its set."""
+        seeds = [exp.config.seed for exp in replicas]
         return train(
             model.to(self.device),
             self.train_data,
@@ -447,11 +473,12 @@ class _Stages:
             batch_size=self.cfg.batch_size,
             lr=self.cfg.lr,
             batch_seeds=seeds,
+            replica_sets=[self.sets.index(exp.config.clone) for exp in replicas] if len(self.sets) > 1 else None,
             eval_every=self.cfg.eval_every,
             start_step=start_step,
             rewind_step=self.cfg.rewind_step if rewind else None,
             precision=self.cfg.precision,
-            description=f"{self.cfg.description} seeds {sorted(set(seeds))}: {description}",
+            description=f"{self.description} seeds {sorted(set(seeds))}: {description}",
         )
 
     def _rewound(self, replicas: list[tuple[Experiment, list[torch.Tensor]]]) -> MaskedFCN:
@@ -491,9 +518,8 @@ class _Stages:
         todo = [exp for exp in self.group if not exp.has(DENSE)]
         if not todo:
             return
-        seeds = [exp.config.seed for exp in todo]
-        model = MaskedFCN(todo[0].widths(), seeds=seeds, batchnorm=self.cfg.batchnorm)
-        result = self._train(model, seeds, 0, "dense", rewind=True)
+        model = MaskedFCN(todo[0].widths(), seeds=[exp.config.seed for exp in todo], batchnorm=self.cfg.batchnorm)
+        result = self._train(model, todo, 0, "dense", rewind=True)
         for k, exp in enumerate(todo):
             self._save(exp, DENSE, model, result, k, rewind=result.rewind_state)
 
@@ -507,7 +533,7 @@ class _Stages:
             weights = [w[0] for w in previous.weights[:-1]]
             replicas.append((exp, magnitude_masks(weights, [m[0] for m in previous.masks], self.cfg.prune_rate)))
         model = self._rewound(replicas)
-        result = self._train(model, [exp.config.seed for exp in todo], self.cfg.rewind_step, f"IMP round {k}/{self.cfg.rounds}")
+        result = self._train(model, todo, self.cfg.rewind_step, f"IMP round {k}/{self.cfg.rounds}")
         for i, exp in enumerate(todo):
             self._save(exp, Level("imp", k), model, result, i)
 
@@ -530,7 +556,6 @@ class _Stages:
         if not replicas:
             return
         model = self._rewound(replicas)
-        seeds = [exp.config.seed for exp, _ in replicas]
-        result = self._train(model, seeds, self.cfg.rewind_step, f"oneshot + random ({len(replicas)} replicas)")
+        result = self._train(model, [exp for exp, _ in replicas], self.cfg.rewind_step, f"oneshot + random ({len(replicas)} replicas)")
         for i, ((exp, _), level) in enumerate(zip(replicas, levels)):
             self._save(exp, level, model, result, i)

@@ -2,10 +2,10 @@
 
 A **cell** is one architecture and task: hidden width × BatchNorm × difficulty (the skew σ
 of ``skewed_texture``: the base task's, or a harder one) × training length (the preset's
-steps, or ``long_steps`` times as many in the wide cells). Every cell trains the preset's
-seeds on the data only: dense, ``rounds`` IMP rounds, and oneshot and random pruning at
-``compare_levels``, through the run store (the base cell at the preset's width *is*
-notebook 03's data runs).
+steps, or ``robustness_long_steps`` times as many in the cells of ``robustness_long_widths``).
+Every cell trains the preset's seeds on the data only: dense, ``rounds`` IMP rounds, and
+oneshot and random pruning at ``compare_levels``, through the run store (the base cell at the
+preset's width *is* notebook 03's data runs).
 
 The harder σ is chosen by a **pilot** before any cell runs: dense networks at the preset's
 width, without BatchNorm, one group per σ of ``robustness_pilot_sigmas``; the σ whose mean

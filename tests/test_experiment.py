@@ -92,6 +92,22 @@ def test_seeds_trained_together_match_one_at_a_time(experiment, tmp_path):
     assert not torch.equal(together[1].masks(("imp", 1))[0], experiment.masks(("imp", 1))[0])
 
 
+def test_the_data_and_its_clone_train_as_one_stacked_model_bit_for_bit_as_alone(tmp_path):
+    """Two seeds on the data and on its clone: one stacked model (each replica reading its own
+    set), which stores exactly what each (seed, data or clone) trained alone stores."""
+    configs = [changed(TINY, seed=seed, clone=clone) for clone in (False, True) for seed in (0, 1)]
+    together = run_experiments(configs, run_store=tmp_path / "together", device="cpu")
+    for config, stacked in zip(configs, together):
+        assert_same_results(stacked, run_experiment(config, run_store=tmp_path / "alone", device="cpu"))
+
+
+def test_a_progress_line_names_the_data_and_the_clone_trained_together(tmp_path, monkeypatch):
+    log = tmp_path / "progress.log"
+    monkeypatch.setenv("IMPRF_PROGRESS_LOG", str(log))
+    run_experiments([changed(TINY, clone=clone, rounds=0, compare_levels=()) for clone in (False, True)], run_store=tmp_path, device="cpu")
+    assert "skewed_texture (n=400, size=8, hidden=(16, 16), steps=40) and its clone seeds [0]: dense" in log.read_text()
+
+
 def test_dense_only_stops_after_level_0_and_a_full_run_reuses_it(experiment, tmp_path):
     dense = run_experiments([CONFIG], run_store=tmp_path, device="cpu", dense_only=True)[0]
     assert dense.run.levels() == ["level_0"]
@@ -275,7 +291,10 @@ def test_a_clone_run_keys_the_store_on_the_clone_recipe(tmp_path):
     assert clone.run.path.name == config_hash({**changed(TINY, clone=True).as_dict(), "clone_version": 2, "schema_version": SCHEMA_VERSION})
 
 
-def test_a_description_names_the_data_fields_a_config_changes():
+def test_a_description_names_what_a_config_changes():
     assert ExperimentConfig().description == "skewed_texture"
-    assert changed(TINY, clone=True).description == "skewed_texture-clone"
-    assert changed(TINY, train_fraction=0.1, superclasses="mod2").description == "skewed_texture (train_fraction=0.1, superclasses=mod2)"
+    assert ExperimentConfig(clone=True, seed=3, lr=0.5).description == "skewed_texture-clone"  # seeds and lr: not the data or shape
+    assert ExperimentConfig(train_fraction=0.1, superclasses="mod2").description == "skewed_texture (train_fraction=0.1, superclasses=mod2)"
+    assert ExperimentConfig(dataset_options={"sigma": 0.5}, hidden=(1024,) * 3, batchnorm=True, steps=8000).description == (
+        "skewed_texture (sigma=0.5, hidden=(1024, 1024, 1024), batchnorm=True, steps=8000)"
+    )

@@ -5,7 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from imprf_utils.numerics import pinned_environ
+
+pytestmark = pytest.mark.notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "00_data_and_gaussian_clone.ipynb"

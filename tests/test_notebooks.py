@@ -83,6 +83,7 @@ def test_claims_table_is_checked_by_nbval(path):
     assert "claims_table" in last.source
 
 
+@pytest.mark.notebooks
 def test_reproduce_runs_the_notebooks_and_writes_an_index_of_them_and_their_figures(tmp_path, monkeypatch):
     """`make reproduce` with a copied preset file: papermill runs, HTML pages, an index linking both."""
     monkeypatch.setenv("IMPRF_PROGRESS", "0")

@@ -18,6 +18,8 @@ import pytest
 
 from imprf_utils.numerics import PINNED
 
+pytestmark = pytest.mark.notebooks
+
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = sorted((ROOT / "tests" / "golden").glob("*.ipynb"))
 

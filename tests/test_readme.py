@@ -124,6 +124,7 @@ def test_the_readme_papermill_command_passes_only_parameters_its_notebook_declar
     assert not unknown, f"{notebook.name} has no parameter(s) {unknown}: {shlex.join(tokens)}"
 
 
+@pytest.mark.notebooks
 @pytest.mark.parametrize("tokens", RUNNABLE, ids=lambda tokens: shlex.join(tokens[1:])[:80])
 def test_the_readme_papermill_command_runs(tokens, tmp_path):
     command = smoke_version(tokens, tmp_path)

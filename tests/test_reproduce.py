@@ -97,6 +97,7 @@ def test_captions_name_the_paper_figure():
     assert figure_caption("ig_ipr", {"parameters": {"seeds": [0]}}) == "ig_ipr · 1 seed"
 
 
+@pytest.mark.notebooks
 def test_each_training_in_a_notebook_prints_on_the_terminal(tmp_path, capsys):
     """``make reproduce`` (run_notebook with progress) prints what the kernel's `train` reports, as it happens."""
     notebook = nbformat.v4.new_notebook()

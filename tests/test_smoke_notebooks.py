@@ -16,6 +16,8 @@ from imprf_utils.presets import load_preset
 from imprf_utils.sweep import preset_configs
 from imprf_utils.reproduce import run_notebook
 
+pytestmark = pytest.mark.notebooks
+
 FOLDER = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(FOLDER.glob("[0-9][0-9]_*.ipynb"))
 
