@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from imprf_utils.experiment import DEFAULT_RUN_STORE, Experiment, ExperimentConfig, config_defaults, run_experiments, seed_group
+from imprf_utils.experiment import DEFAULT_RUN_STORE, Experiment, ExperimentConfig, config_defaults, run_experiments
 from imprf_utils.presets import notebook_configs
 from imprf_utils.train import progress_enabled
 
@@ -157,7 +157,7 @@ def run_sweep(
         exp = Experiment(config, run_store)  # creates the run directory: a bad store fails here, once
         paths.append(str(exp.run.path))
         if exp.missing_levels():
-            groups.setdefault(seed_group(config), []).append(i)
+            groups.setdefault(task_key(config), []).append(i)
         else:
             outcomes[i] = RunOutcome(config, "reused", paths[i])
 
@@ -184,6 +184,13 @@ def run_sweep(
             finished(pending[future], future)
     bar.close()
     return SweepSummary([outcomes[i] for i in range(len(configs))], time.perf_counter() - start)
+
+
+def task_key(config: ExperimentConfig) -> str:
+    """The key shared by configs that go to one task: equal but for ``seed``. The data and its clone
+    are tasks of their own, so two workers can train them at once (``run_experiments`` stacks
+    them when one process gets both)."""
+    return json.dumps({**config.as_dict(), "seed": None}, sort_keys=True)
 
 
 def run_group(
