@@ -375,9 +375,10 @@ class Experiment:
 
 
 def seed_group(config: ExperimentConfig) -> str:
-    """The key shared by configs that train together as stacked replicas: equal but for ``seed``
-    and ``clone``, so a dataset's seeds and its Gaussian clone's train as one model."""
-    return json.dumps({**config.as_dict(), "seed": None, "clone": None}, sort_keys=True)
+    """The key shared by configs that train together as stacked replicas: equal but for ``seed``,
+    ``clone`` and ``compare_levels``, so a dataset's seeds and its Gaussian clone's train as one
+    model (the clone's oneshot and random networks at its own levels)."""
+    return json.dumps({**config.as_dict(), "seed": None, "clone": None, "compare_levels": None}, sort_keys=True)
 
 
 def run_experiment(
@@ -397,7 +398,7 @@ def run_experiments(
     device: str | torch.device = "auto",
     dense_only: bool = False,
 ) -> list[Experiment]:
-    """Run several experiments; configs equal but for ``seed`` and ``clone`` train together as replicas.
+    """Run several experiments; configs equal but for ``seed``, ``clone`` and ``compare_levels`` train together as replicas.
 
     Each (seed, data or clone) keeps its own run directory, initialization, batch order and
     random masks; the data and its clone sit side by side on the device and each replica reads
@@ -447,7 +448,7 @@ def _run_group(group: list[Experiment], device: torch.device, dense_only: bool =
 
 
 class _Stages:
-    """The stages of a group of experiments differing only in seed and clone, each stage one stacked training.
+    """The stages of a group of experiments differing only in seed, clone and compare_levels, each stage one stacked training.
 
     The group's datasets (the data, its clone, or both) sit side by side on the device
     (``DeviceData.concat``); replica r trains and is scored on its experiment's set.
@@ -541,7 +542,7 @@ class _Stages:
         """All oneshot and random networks of the group, as one stacked training."""
         replicas, levels = [], []
         for exp in self.group:
-            todo = [Level(m, k) for k in self.cfg.compare_levels for m in ("oneshot", "random") if not exp.has((m, k))]
+            todo = [Level(m, k) for k in exp.config.compare_levels for m in ("oneshot", "random") if not exp.has((m, k))]
             if not todo:
                 continue
             dense_weights = [w[0] for w in exp.model(DENSE).weights[:-1]]

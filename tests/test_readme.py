@@ -26,6 +26,8 @@ import papermill
 import pytest
 import yaml
 
+from imprf_utils.claims import find_records, markdown_summary, read_claims_record
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 SMOKE = ROOT / "presets" / "smoke.yaml"
@@ -133,3 +135,14 @@ def test_the_readme_papermill_command_runs(tokens, tmp_path):
     assert result.returncode == 0, f"{shlex.join(command)}\n{result.stderr[-4000:]}"
     output = Path(command[-7])  # the notebook as executed, outputs included
     assert output.parent == tmp_path and output.exists()
+
+
+@pytest.mark.parametrize("folders", [("skewed_texture", "nlgp"), ("photos",)], ids=" + ".join)
+def test_the_readme_claims_tables_are_the_committed_records(folders):
+    """The README's tables are generated from the records (python -m imprf_utils.claims figures/...), so the
+    text says what the committed notebooks measured: every row of every committed record is in it."""
+    records = [read_claims_record(path) for folder in folders for path in find_records(ROOT / "figures" / folder)]
+    rows = [line for line in markdown_summary(records).splitlines() if line.startswith("| 0")]
+    assert rows
+    text = README.read_text(encoding="utf-8")
+    assert [row for row in rows if row not in text] == []
