@@ -418,13 +418,6 @@ def run_experiments(
     return experiments
 
 
-def _stackable(datasets: Sequence[tuple[Dataset, Dataset]]) -> bool:
-    """Whether these (train, test) pairs can sit side by side as one ``DeviceData`` each."""
-    def layout(ds: Dataset) -> tuple:
-        return len(ds), ds.image_shape, ds.x.dtype, ds.num_classes
-    return all(layout(tr) == layout(datasets[0][0]) and layout(te) == layout(datasets[0][1]) for tr, te in datasets)
-
-
 def _run_group(group: list[Experiment], device: torch.device, dense_only: bool = False) -> None:
     with ExitStack() as stack:
         for exp in sorted(group, key=lambda e: str(e.run.path)):  # a fixed order: no deadlock
@@ -436,7 +429,8 @@ def _run_group(group: list[Experiment], device: torch.device, dense_only: bool =
         for exp in sorted(group, key=lambda e: e.config.clone):  # the data's set first, then the clone's
             by_data.setdefault(exp.config.clone, []).append(exp)
         parts = [[e for part in by_data.values() for e in part]]
-        if len(by_data) > 1 and not _stackable([part[0].data for part in by_data.values()]):
+        splits = [part[0].data for part in by_data.values()]  # (train, test) of the data and of the clone
+        if not all(DeviceData.can_concat(sets) for sets in zip(*splits)):
             parts = list(by_data.values())  # e.g. uint8 images and a float clone: one after the other
         for part in parts:
             stages = _Stages(part, device)

@@ -89,6 +89,11 @@ def configs_of(groups: Mapping[Key, list[ExperimentConfig]]) -> list[ExperimentC
     return [config for group in groups.values() for config in group]
 
 
+def experiments_of(groups: Mapping[Key, list[ExperimentConfig]], run_store: str | os.PathLike) -> dict[Key, list[Experiment]]:
+    """The groups' experiments in ``run_store`` (what is stored of them, nothing trained)."""
+    return {key: [Experiment(config, run_store) for config in group] for key, group in groups.items()}
+
+
 def run(
     groups: Mapping[Key, list[ExperimentConfig]], *, run_store: str | os.PathLike, device: str = "auto"
 ) -> dict[Key, list[Experiment]]:
@@ -98,7 +103,13 @@ def run(
     summary = run_sweep(configs_of(groups), run_store=run_store, device=device)
     if summary.failed:
         raise RuntimeError(f"{len(summary.failed)} runs failed:\n{summary}")
-    return {key: [Experiment(config, run_store) for config in group] for key, group in groups.items()}
+    return experiments_of(groups, run_store)
+
+
+def stored_matrix_configs(parameters: Mapping[str, Any], run_store: str | os.PathLike) -> dict[Cell, list[ExperimentConfig]]:
+    """``matrix_configs`` at the harder σ that the pilot stored in ``run_store`` picks."""
+    table = pilot_table(experiments_of(pilot_configs(parameters), run_store))
+    return matrix_configs(parameters, harder_sigma(table, parameters["robustness_target_accuracy"]))
 
 
 def sweep_matrix(
@@ -112,9 +123,7 @@ def sweep_matrix(
     pilot = pilot_configs(parameters)
     summaries = [run_sweep(configs_of(pilot), executor, run_store=run_store, device=device, threads=threads)]
     if not summaries[0].failed:
-        table = pilot_table({s: [Experiment(c, run_store) for c in group] for s, group in pilot.items()})
-        sigma = harder_sigma(table, parameters["robustness_target_accuracy"])
-        matrix = matrix_configs(parameters, sigma)
+        matrix = stored_matrix_configs(parameters, run_store)
         summaries.append(run_sweep(configs_of(matrix), executor, run_store=run_store, device=device, threads=threads))
     return summaries
 

@@ -93,8 +93,7 @@ class DeviceData:
         for S = 1 (as `from_dataset` has always made it) and (S, D) otherwise; None for float data.
         """
         first = datasets[0]
-        if any((len(ds), ds.image_shape, ds.x.dtype, ds.num_classes)
-               != (len(first), first.image_shape, first.x.dtype, first.num_classes) for ds in datasets):
+        if not cls.can_concat(datasets):
             raise ValueError("datasets must share N, image shape, dtype and number of classes "
                              f"(got {[(len(ds), ds.image_shape, ds.x.dtype, ds.num_classes) for ds in datasets]})")
         inputs = first.x.shape[1:].numel()
@@ -109,6 +108,13 @@ class DeviceData:
             mean=mean,
             sets=len(datasets),
         )
+
+    @staticmethod
+    def can_concat(datasets: Sequence[Dataset]) -> bool:
+        """Whether ``concat`` takes these datasets: one size, image shape, dtype and number of classes."""
+        def layout(ds: Dataset) -> tuple:
+            return len(ds), ds.image_shape, ds.x.dtype, ds.num_classes
+        return len({layout(ds) for ds in datasets}) == 1
 
     def __len__(self) -> int:
         return self.x.shape[0]

@@ -71,9 +71,7 @@ def matrix(tmp_path_factory):
     store = tmp_path_factory.mktemp("runs")
     summaries = robustness.sweep_matrix(TINY_PRESET, run_store=store, device="cpu")
     assert [s.failed for s in summaries] == [[], []]
-    table = robustness.pilot_table({s: [Experiment(c, store) for c in g] for s, g in robustness.pilot_configs(TINY_PRESET).items()})
-    sigma = robustness.harder_sigma(table, 0.8)
-    return robustness.run(robustness.matrix_configs(TINY_PRESET, sigma), run_store=store, device="cpu")
+    return robustness.run(robustness.stored_matrix_configs(TINY_PRESET, store), run_store=store, device="cpu")
 
 
 def test_imp_dynamics_against_scipy_and_the_definition(matrix):

@@ -45,9 +45,7 @@ def test_the_notebooks_train_exactly_the_runs_of_their_preset(run_store, request
     if ran != {path.stem for path in NOTEBOOKS} or request.session.testsfailed:
         pytest.skip("needs every notebook's smoke run, all passed, in this session")
     preset = load_preset("smoke")
-    pilot = robustness.pilot_configs(preset)
-    table = robustness.pilot_table({s: [Experiment(c, run_store) for c in group] for s, group in pilot.items()})
-    matrix = robustness.matrix_configs(preset, robustness.harder_sigma(table, preset["robustness_target_accuracy"]))
+    pilot, matrix = robustness.pilot_configs(preset), robustness.stored_matrix_configs(preset, run_store)
     configs = preset_configs(preset, ablations=True) + robustness.configs_of(pilot) + robustness.configs_of(matrix)
     expected = {Experiment(c, run_store).run.path for c in configs}
     assert {p.parent for p in run_store.glob("*/*/config.json")} == expected
