@@ -18,10 +18,12 @@ from PIL import Image
 
 from imprf_utils.plots import (
     AXIS_LABELS,
+    MOSAIC_GAP,
     band,
     caption_line,
     cavity_by_round_figure,
     cavity_round0_figure,
+    component_grid_figure,
     draw_caption,
     connections_figure,
     image_grid_figure,
@@ -30,6 +32,7 @@ from imprf_utils.plots import (
     lag_figure,
     mask_grid_figure,
     mask_images,
+    mask_mosaic,
     matched_pairs_figure,
     save_figure,
 )
@@ -240,3 +243,33 @@ def test_connections_figure_bars_are_the_counts_and_the_line_the_binomial_null()
     assert [p.get_height() for p in ax.containers[0]] == [2, 1, 0, 0, 2]
     line = [line for line in ax.lines if line.get_label() == "binomial null"][0]
     np.testing.assert_allclose(line.get_ydata(), binomial_null(9, units=5, inputs=16)[:6].numpy())  # 0 .. max count + 1
+
+
+def test_a_mask_mosaic_tiles_the_most_connected_units_row_major_between_grey_lines():
+    mask = torch.zeros(5, 1, 2, 3)  # (units, C, H, W): unit u keeps u + 1 pixels, so the order is 4, 3, 2, 1, 0
+    for unit in range(5):
+        mask[unit].view(-1)[: unit + 1] = 1
+    mask = mask.flatten(1)
+    mosaic = mask_mosaic(mask, (1, 2, 3), rows=2, cols=3)
+    assert mosaic.shape == (2 * 3 + 1, 3 * 4 + 1, 3)
+    tiles = [mosaic[1 + r * 3 : 3 + r * 3, 1 + c * 4 : 4 + c * 4] for r in range(2) for c in range(3)]
+    for tile, unit in zip(tiles, [4, 3, 2, 1, 0]):
+        np.testing.assert_array_equal(tile, mask_images(mask[unit : unit + 1], (1, 2, 3))[0])
+    np.testing.assert_array_equal(tiles[5], MOSAIC_GAP)  # no sixth unit
+    lines = np.ones(mosaic.shape[:2], bool)
+    lines[1:3, 1:12], lines[4:6, 1:12] = False, False
+    lines[:, [4, 8]] = True
+    np.testing.assert_array_equal(mosaic[lines], MOSAIC_GAP)
+
+
+def test_a_component_grid_draws_each_vector_on_its_own_symmetric_scale_between_grey_lines():
+    vectors = torch.tensor([[1.0, -2.0, 0.5, 0.0], [0.0, 3.0, 0.0, -3.0], [4.0, 4.0, 4.0, 4.0]])  # three 2x2 images
+    fig = component_grid_figure({"A": vectors}, (1, 2, 2), cols=2)
+    (image,) = fig.axes[0].get_images()
+    shown = image.get_array()
+    assert image.get_clim() == (-1, 1) and shown.shape == (2 * 3 + 1, 2 * 3 + 1)
+    for i, vector in enumerate(vectors):
+        top, left = 1 + (i // 2) * 3, 1 + (i % 2) * 3
+        expected = (vector / vector.abs().max()).reshape(2, 2).double().numpy()
+        np.testing.assert_allclose(shown[top : top + 2, left : left + 2], expected)
+    assert shown.mask[0].all() and shown.mask[:, 3].all() and shown.mask[4:6, 4:6].all()  # lines, and no fourth vector
