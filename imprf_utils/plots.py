@@ -304,7 +304,7 @@ def component_grid_figure(panels: Mapping[str, torch.Tensor], image_shape: Seque
     """
     c, h, w = image_shape
     rows = max(-(-len(v) // cols) for v in panels.values())
-    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.8")  # the lines between tiles
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.55")  # the lines between tiles
     fig, axes = plt.subplots(1, len(panels), figsize=(3.1 * len(panels), 3.1 * rows / cols + 0.4), squeeze=False,
                              layout="constrained")
     for ax, (title, vectors) in zip(axes[0], panels.items()):
