@@ -268,7 +268,12 @@ def load_data(config: ExperimentConfig) -> tuple[Dataset, Dataset]:
     Experiments that share their data fields (e.g. seeds) share one copy: the last two
     datasets loaded are kept.
     """
-    return _load_data(json.dumps({f: getattr(config, f) for f in DATA_FIELDS}, sort_keys=True))
+    return _load_data(data_key(config))
+
+
+def data_key(config: ExperimentConfig) -> str:
+    """What fixes a config's train and test sets: its ``DATA_FIELDS``, as sorted JSON."""
+    return json.dumps({f: getattr(config, f) for f in DATA_FIELDS}, sort_keys=True)
 
 
 @functools.lru_cache(maxsize=2)
@@ -306,14 +311,18 @@ class Experiment:
     def __init__(self, config: ExperimentConfig, run_store: str | os.PathLike = DEFAULT_RUN_STORE):
         self.config = config
         self.run = Run(run_store, config.name, store_key(config))
+        self._widths: tuple[int, ...] | None = None
 
     @property
     def data(self) -> tuple[Dataset, Dataset]:
         return load_data(self.config)
 
     def widths(self) -> tuple[int, ...]:
-        train_ds = self.data[0]
-        return (train_ds.x[0].numel(), *self.config.hidden, train_ds.num_classes)
+        """The network's layer widths (inputs, hidden, classes), read from the data once."""
+        if self._widths is None:
+            train_ds = self.data[0]
+            self._widths = (train_ds.x[0].numel(), *self.config.hidden, train_ds.num_classes)
+        return self._widths
 
     def levels(self, method: str) -> list[Level]:
         """The levels of a method ("imp", "oneshot", "random") in a full run, in order of sparsity."""
@@ -375,10 +384,21 @@ class Experiment:
 
 
 def seed_group(config: ExperimentConfig) -> str:
-    """The key shared by configs that train together as stacked replicas: equal but for ``seed``,
-    ``clone`` and ``compare_levels``, so a dataset's seeds and its Gaussian clone's train as one
-    model (the clone's oneshot and random networks at its own levels)."""
-    return json.dumps({**config.as_dict(), "seed": None, "clone": None, "compare_levels": None}, sort_keys=True)
+    """The key shared by configs that may train together as stacked replicas: equal but for
+    ``seed``, ``compare_levels`` and the data (``DATA_FIELDS``), so a dataset's seeds, its
+    Gaussian clone's, its superclass groupings' or another task's of the same layout train as
+    one model (each at its own compare levels); `stacked_parts` splits it by data layout."""
+    return json.dumps({**config.as_dict(), "seed": None, "compare_levels": None, **dict.fromkeys(DATA_FIELDS)}, sort_keys=True)
+
+
+def stacked_parts(group: list[Experiment]) -> list[list[Experiment]]:
+    """A seed group split into the parts that train as one model: the experiments whose train
+    and test sets share their size, image shape, dtype and classes (`DeviceData.can_concat`),
+    each part's datasets in order of first appearance, the data's before its clone's."""
+    parts: dict[tuple, list[Experiment]] = {}
+    for exp in sorted(group, key=lambda e: e.config.clone):
+        parts.setdefault(tuple(map(DeviceData.layout, exp.data)), []).append(exp)
+    return list(parts.values())
 
 
 def run_experiment(
@@ -398,12 +418,13 @@ def run_experiments(
     device: str | torch.device = "auto",
     dense_only: bool = False,
 ) -> list[Experiment]:
-    """Run several experiments; configs equal but for ``seed``, ``clone`` and ``compare_levels`` train together as replicas.
+    """Run several experiments; configs equal but for ``seed``, ``compare_levels`` and the data train together as replicas.
 
-    Each (seed, data or clone) keeps its own run directory, initialization, batch order and
-    random masks; the data and its clone sit side by side on the device and each replica reads
-    its own (``train``'s ``replica_sets``). Stacking only shares the matrix products: the bits
-    are those of one-at-a-time training. ``dense_only``: stop after level 0 (the dense network
+    Each (seed, data) keeps its own run directory, initialization, batch order and random
+    masks; datasets of one layout (the data and its clone, superclass groupings, tasks of one
+    size: `stacked_parts`) sit side by side on the device and each replica reads its own
+    (``train``'s ``replica_sets``). Stacking only shares the matrix products: the bits are
+    those of one-at-a-time training. ``dense_only``: stop after level 0 (the dense network
     and its rewind state), in the same run directory, so a later full run reuses it.
     ``run_store`` None: ``DEFAULT_RUN_STORE`` (runs/ in the repository, or $IMPRF_RUN_STORE).
     Returns the experiments in the order of ``configs``.
@@ -425,13 +446,7 @@ def _run_group(group: list[Experiment], device: torch.device, dense_only: bool =
             exp.run.clean_partial()
         if all(exp.has(DENSE) if dense_only else not exp.missing_levels() for exp in group):
             return
-        by_data: dict[bool, list[Experiment]] = {}
-        for exp in sorted(group, key=lambda e: e.config.clone):  # the data's set first, then the clone's
-            by_data.setdefault(exp.config.clone, []).append(exp)
-        parts = [[e for part in by_data.values() for e in part]]
-        splits = [part[0].data for part in by_data.values()]  # (train, test) of the data and of the clone
-        if not all(DeviceData.can_concat(sets) for sets in zip(*splits)):
-            parts = list(by_data.values())  # e.g. uint8 images and a float clone: one after the other
+        parts = stacked_parts(group)
         for part in parts:
             stages = _Stages(part, device)
             stages.dense()
@@ -441,21 +456,33 @@ def _run_group(group: list[Experiment], device: torch.device, dense_only: bool =
                 stages.oneshot_and_random()
 
 
-class _Stages:
-    """The stages of a group of experiments differing only in seed, clone and compare_levels, each stage one stacked training.
+def _joint_description(configs: list[ExperimentConfig]) -> str:
+    """The progress name of datasets trained together: "skewed_texture and its clone",
+    "skewed_texture (superclasses=semantic) and skewed_texture (superclasses=mod2)"."""
+    first, *others = configs
+    clone_of_first = {**first.as_dict(), "clone": True}
+    return first.description + "".join(
+        " and its clone" if other.as_dict() == {**clone_of_first, "seed": other.seed, "compare_levels": other.compare_levels}
+        else f" and {other.description}"
+        for other in others
+    )
 
-    The group's datasets (the data, its clone, or both) sit side by side on the device
-    (``DeviceData.concat``); replica r trains and is scored on its experiment's set.
+
+class _Stages:
+    """The stages of a group of experiments differing only in seed, compare_levels and data of one layout, each stage one stacked training.
+
+    The group's datasets (the data, its clone, superclass groupings...) sit side by side on
+    the device (``DeviceData.concat``); replica r trains and is scored on its experiment's set.
     """
 
     def __init__(self, group: list[Experiment], device: torch.device):
         self.group, self.cfg, self.device = group, group[0].config, device
-        self.sets = list(dict.fromkeys(exp.config.clone for exp in group))  # set s holds clone == sets[s]
-        pairs = [next(exp for exp in group if exp.config.clone == clone).data for clone in self.sets]
+        firsts = {data_key(exp.config): exp for exp in reversed(group)}  # each dataset's first experiment
+        self.sets = list(dict.fromkeys(data_key(exp.config) for exp in group))  # set s holds the data of sets[s]
+        pairs = [firsts[key].data for key in self.sets]
         self.train_data = DeviceData.concat([train_ds for train_ds, _ in pairs], device)
         self.test_data = DeviceData.concat([test_ds for _, test_ds in pairs], device, means=self.train_data.mean)
-        first = group[0].config  # the data's, when the clone trains with it
-        self.description = first.description + (" and its clone" if len(self.sets) > 1 else "")
+        self.description = _joint_description([firsts[key].config for key in self.sets])
 
     def _train(self, model: MaskedFCN, replicas: list[Experiment], start_step: int, description: str, rewind: bool = False):
         """Train ``model``'s replicas, replica r with ``replicas[r]``'s seed and on its set."""
@@ -468,7 +495,7 @@ class _Stages:
             batch_size=self.cfg.batch_size,
             lr=self.cfg.lr,
             batch_seeds=seeds,
-            replica_sets=[self.sets.index(exp.config.clone) for exp in replicas] if len(self.sets) > 1 else None,
+            replica_sets=[self.sets.index(data_key(exp.config)) for exp in replicas] if len(self.sets) > 1 else None,
             eval_every=self.cfg.eval_every,
             start_step=start_step,
             rewind_step=self.cfg.rewind_step if rewind else None,

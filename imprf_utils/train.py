@@ -110,11 +110,14 @@ class DeviceData:
         )
 
     @staticmethod
-    def can_concat(datasets: Sequence[Dataset]) -> bool:
-        """Whether ``concat`` takes these datasets: one size, image shape, dtype and number of classes."""
-        def layout(ds: Dataset) -> tuple:
-            return len(ds), ds.image_shape, ds.x.dtype, ds.num_classes
-        return len({layout(ds) for ds in datasets}) == 1
+    def layout(ds: Dataset) -> tuple:
+        """What datasets ``concat`` takes together share: size, image shape, dtype and number of classes."""
+        return len(ds), ds.image_shape, ds.x.dtype, ds.num_classes
+
+    @classmethod
+    def can_concat(cls, datasets: Sequence[Dataset]) -> bool:
+        """Whether ``concat`` takes these datasets: one `layout`."""
+        return len({cls.layout(ds) for ds in datasets}) == 1
 
     def __len__(self) -> int:
         return self.x.shape[0]

@@ -12,7 +12,7 @@ from imprf_utils.analysis import level_summary
 from imprf_utils.data import CLONE_VERSION, gaussian_clone
 from imprf_utils.errors import ConfigError
 from conftest import CONFIG, TINY, assert_same_results, changed
-from imprf_utils.experiment import Experiment, ExperimentConfig, Level, load_data, run_experiment, run_experiments
+from imprf_utils.experiment import Experiment, ExperimentConfig, Level, load_data, run_experiment, run_experiments, stacked_parts
 from imprf_utils.store import SCHEMA_VERSION, config_hash
 from imprf_utils.presets import experiment_config, load_preset
 
@@ -298,3 +298,24 @@ def test_a_description_names_what_a_config_changes():
     assert ExperimentConfig(dataset_options={"sigma": 0.5}, hidden=(1024,) * 3, batchnorm=True, steps=8000).description == (
         "skewed_texture (sigma=0.5, hidden=(1024, 1024, 1024), batchnorm=True, steps=8000)"
     )
+
+
+def test_superclass_groupings_train_as_one_stacked_model_and_training_fractions_apart_bit_for_bit_as_alone(tmp_path):
+    """Groupings of one size and number of classes (semantic and mod2: two classes each) train as
+    one stacked model; a training fraction's smaller set trains as a part of its own; each run
+    stores exactly what it stores when trained alone."""
+    configs = [changed(TINY, seed=seed, compare_levels=(), superclasses=grouping) for grouping in ("semantic", "mod2") for seed in (0, 1)]
+    configs += [changed(TINY, seed=0, compare_levels=(), train_fraction=0.5)]
+    parts = stacked_parts([Experiment(config, tmp_path) for config in configs])
+    assert [[e.config.superclasses or e.config.train_fraction for e in part] for part in parts] == [["semantic"] * 2 + ["mod2"] * 2, [0.5]]
+    together = run_experiments(configs, run_store=tmp_path / "together", device="cpu")
+    for config, stacked in zip(configs, together):
+        assert_same_results(stacked, run_experiment(config, run_store=tmp_path / "alone", device="cpu"))
+
+
+def test_a_progress_line_names_every_dataset_trained_together(tmp_path, monkeypatch):
+    log = tmp_path / "progress.log"
+    monkeypatch.setenv("IMPRF_PROGRESS_LOG", str(log))
+    run_experiments([changed(TINY, superclasses=g, rounds=0, compare_levels=()) for g in ("semantic", "mod2")], run_store=tmp_path, device="cpu")
+    assert ("skewed_texture (n=400, size=8, superclasses=semantic, hidden=(16, 16), steps=40) and "
+            "skewed_texture (n=400, size=8, superclasses=mod2, hidden=(16, 16), steps=40) seeds [0]: dense") in log.read_text()
