@@ -392,12 +392,14 @@ def seed_group(config: ExperimentConfig) -> str:
 
 
 def stacked_parts(group: list[Experiment]) -> list[list[Experiment]]:
-    """A seed group split into the parts that train as one model: the experiments whose train
-    and test sets share their size, image shape, dtype and classes (`DeviceData.can_concat`),
-    each part's datasets in order of first appearance, the data's before its clone's."""
+    """A seed group split into the parts that train as one model: the experiments whose images
+    share their shape, dtype and classes (`DeviceData.can_concat`) and whose test sets their
+    size (training sets may differ: notebook 06's fractions), each part's datasets in order of
+    first appearance, the data's before its clone's."""
     parts: dict[tuple, list[Experiment]] = {}
     for exp in sorted(group, key=lambda e: e.config.clone):
-        parts.setdefault(tuple(map(DeviceData.layout, exp.data)), []).append(exp)
+        train_ds, test_ds = exp.data
+        parts.setdefault((DeviceData.layout(train_ds), DeviceData.layout(test_ds), len(test_ds)), []).append(exp)
     return list(parts.values())
 
 
@@ -444,10 +446,8 @@ def _run_group(group: list[Experiment], device: torch.device, dense_only: bool =
         for exp in sorted(group, key=lambda e: str(e.run.path)):  # a fixed order: no deadlock
             stack.enter_context(exp.run.lock())
             exp.run.clean_partial()
-        if all(exp.has(DENSE) if dense_only else not exp.missing_levels() for exp in group):
-            return
-        parts = stacked_parts(group)
-        for part in parts:
+        pending = [exp for exp in group if (not exp.has(DENSE) if dense_only else exp.missing_levels())]
+        for part in stacked_parts(pending):  # none if the store holds everything
             stages = _Stages(part, device)
             stages.dense()
             if not dense_only:

@@ -14,12 +14,12 @@ Batch order is a pure function of ``(batch_seed, step)``: indices are drawn in b
 that starts at ``rewind_step`` therefore sees exactly the batches the dense run saw from
 that step on, and an interrupted run repeats itself bit for bit.
 
-Several datasets (`DeviceData.concat`): S datasets of n rows each, concatenated to (S*n, D),
-and one set index per replica (``replica_sets``). Replica r reads rows
-``batch_indices(batch_seeds[r], ...) + n * replica_sets[r]`` and is scored on its own test
-set, so replicas of one batch seed on different sets (data and its Gaussian clone) see the
-same batch positions in different images. Each replica gets the bits it gets when trained
-alone on its set.
+Several datasets (`DeviceData.concat`): S datasets of n_s rows, concatenated to (N, D), set s
+from row start_s, and one set index per replica (``replica_sets``). Replica r on set s reads
+rows ``batch_indices(batch_seeds[r], ..., n_s) + start_s`` and is scored on its own test set
+(the test sets are of one size), so replicas of one batch seed on sets of one size (data and
+its Gaussian clone) see the same batch positions in different images. Each replica gets the
+bits it gets when trained alone on its set.
 """
 
 from __future__ import annotations
@@ -63,19 +63,21 @@ def autocast(precision: str, device: torch.device) -> torch.autocast:
 
 @dataclass
 class DeviceData:
-    """S datasets of n rows each (S = 1 for one), flattened and concatenated to (N, D) = (S*n, D)
-    on the training device, with the network's input map. Set s is rows [s*n, (s+1)*n)."""
+    """S datasets (S = 1 for one), flattened and concatenated to (N, D) on the training device,
+    with the network's input map. Set s is rows [starts[s], starts[s] + sizes[s])."""
 
     x: torch.Tensor  # (N, D) uint8 or float32
     y: torch.Tensor  # (N,) int64
     mean: torch.Tensor | None  # uint8 data: (D,) for every row or (S, D) per set, input = (x - mean) / 255
-    sets: int = 1  # S
+    sizes: tuple[int, ...] = ()  # rows of each set; () for one set of all N rows
 
     def __post_init__(self) -> None:
-        if self.sets < 1 or len(self) % self.sets:
-            raise ValueError(f"{len(self)} rows do not split into {self.sets} sets of equal size")
+        self.sizes = tuple(self.sizes) or (len(self),)
+        if sum(self.sizes) != len(self) or min(self.sizes) < 1:
+            raise ValueError(f"{len(self)} rows do not split into sets of {self.sizes} rows")
         if self.mean is not None and self.mean.dim() == 2 and self.mean.shape[0] != self.sets:
             raise ValueError(f"{self.mean.shape[0]} means for {self.sets} sets")
+        self.starts = tuple(int(start) for start in np.cumsum((0, *self.sizes[:-1])))
 
     @classmethod
     def from_dataset(cls, ds: Dataset, device: torch.device | str, mean: torch.Tensor | None = None) -> DeviceData:
@@ -86,7 +88,7 @@ class DeviceData:
     def concat(
         cls, datasets: Sequence[Dataset], device: torch.device | str, means: torch.Tensor | None = None
     ) -> DeviceData:
-        """S datasets of one size, image shape, dtype and number of classes, as one (S*n, D).
+        """S datasets of one image shape, dtype and number of classes, of any sizes, as one (N, D).
 
         ``means``: (S, D), or (D,) for S = 1 — pass the training data's ``mean`` to test sets;
         None: each set's ``ds.mean``, else its own pixel mean for uint8 data. ``mean`` is (D,)
@@ -94,8 +96,8 @@ class DeviceData:
         """
         first = datasets[0]
         if not cls.can_concat(datasets):
-            raise ValueError("datasets must share N, image shape, dtype and number of classes "
-                             f"(got {[(len(ds), ds.image_shape, ds.x.dtype, ds.num_classes) for ds in datasets]})")
+            raise ValueError("datasets must share image shape, dtype and number of classes "
+                             f"(got {[cls.layout(ds) for ds in datasets]})")
         inputs = first.x.shape[1:].numel()
         if means is not None and means.numel() != len(datasets) * inputs:
             raise ValueError(f"means {tuple(means.shape)} for {len(datasets)} sets of {inputs} inputs")
@@ -106,13 +108,13 @@ class DeviceData:
             x=torch.cat([ds.x.reshape(len(ds), -1) for ds in datasets]).to(device),
             y=torch.cat([ds.y for ds in datasets]).to(device),
             mean=mean,
-            sets=len(datasets),
+            sizes=tuple(len(ds) for ds in datasets),
         )
 
     @staticmethod
     def layout(ds: Dataset) -> tuple:
-        """What datasets ``concat`` takes together share: size, image shape, dtype and number of classes."""
-        return len(ds), ds.image_shape, ds.x.dtype, ds.num_classes
+        """What datasets ``concat`` takes together share: image shape, dtype and number of classes."""
+        return ds.image_shape, ds.x.dtype, ds.num_classes
 
     @classmethod
     def can_concat(cls, datasets: Sequence[Dataset]) -> bool:
@@ -123,9 +125,16 @@ class DeviceData:
         return self.x.shape[0]
 
     @property
+    def sets(self) -> int:
+        """S, the datasets side by side."""
+        return len(self.sizes)
+
+    @property
     def set_size(self) -> int:
-        """n, the rows of each set."""
-        return len(self) // self.sets
+        """n, the rows of each set, when the sets are of one size (test data scored set by set must be)."""
+        if len(set(self.sizes)) > 1:
+            raise ValueError(f"sets of {self.sizes} rows: scoring replicas on their own sets needs sets of one size")
+        return self.sizes[0]
 
     def inputs(self, index: torch.Tensor | slice) -> torch.Tensor:
         """Network input for the rows ``index``: (x - mean)/255 for uint8, as is for float."""
@@ -143,7 +152,8 @@ class DeviceData:
         if self.mean.dim() == 1:
             return self.mean
         rows = torch.arange(len(self), device=self.x.device)[index] if isinstance(index, slice) else index
-        return self.mean[rows // self.set_size]
+        ends = torch.tensor(self.starts[1:], device=rows.device)
+        return self.mean[torch.searchsorted(ends, rows, right=True)]
 
 
 def _input_mean(ds: Dataset, mean: torch.Tensor | None) -> torch.Tensor | None:
@@ -262,9 +272,9 @@ def train(
 
     Replica k draws its batches from ``batch_seeds[k]`` in set ``replica_sets[k]`` of
     ``train_data`` (`DeviceData.concat`; default: all in set 0, the only one): rows
-    ``batch_indices(batch_seeds[k], block, n, B) + n * replica_sets[k]``. A ``test_data`` of
-    one set scores every replica; one of as many sets as ``train_data`` scores replica k on
-    set ``replica_sets[k]``. Replicas with one (seed, set) share the batch (one gather; with
+    ``batch_indices(batch_seeds[k], block, n_s, B) + start_s`` of set s = ``replica_sets[k]``
+    (sets may differ in size). A ``test_data`` of one set scores every replica; one of as many
+    sets (of one size) as ``train_data`` scores replica k on set ``replica_sets[k]``. Replicas with one (seed, set) share the batch (one gather; with
     a single one the input is (B, D) for all). The summed loss gives each replica the
     gradient of its own mean loss, and each replica gets the bits it gets when trained alone
     on its set. Masked weights get zero gradient (`models.masked_linear`), so pruned weights
@@ -281,7 +291,6 @@ def train(
     if len(batch_seeds) != k:
         raise ValueError(f"{len(batch_seeds)} batch seeds for {k} replicas")
     replica_sets = _checked_sets(replica_sets, k, train_data, test_data)
-    n = train_data.set_size
     sources = list(zip(batch_seeds, replica_sets))  # (seed, set) of each replica
     distinct = sorted(set(sources))
     which = torch.tensor([distinct.index(source) for source in sources], device=device)
@@ -298,9 +307,10 @@ def train(
                 rewind_state = {name: t.detach().clone() for name, t in model.state_dict().items()}
             if step // BLOCK != block_id:
                 block_id = step // BLOCK
-                block = torch.stack(
-                    [batch_indices(seed, block_id, n, batch_size, device) + n * s for seed, s in distinct]
-                )  # (sources, BLOCK, B)
+                block = torch.stack([
+                    batch_indices(seed, block_id, train_data.sizes[s], batch_size, device) + train_data.starts[s]
+                    for seed, s in distinct
+                ])  # (sources, BLOCK, B)
             index = block[0, step % BLOCK] if len(distinct) == 1 else block[which, step % BLOCK]  # (B,) or (K, B)
             with autocast(precision, device):
                 logits = model(train_data.inputs(index))  # (K, B, C)
@@ -339,6 +349,8 @@ def _checked_sets(
         raise ValueError(f"{len(chosen)} replica sets for {k} replicas")
     if not all(0 <= s < sets for s in chosen):
         raise ValueError(f"replica_sets {chosen}: train_data holds sets 0..{sets - 1}")
+    if test_data.sets > 1:
+        test_data.set_size  # noqa: B018 (ValueError now, not at the first evaluation, for test sets of several sizes)
     if test_data.sets not in (1, sets):
         raise ValueError(f"test_data holds {test_data.sets} sets, train_data {sets}: need 1 or as many")
     return chosen

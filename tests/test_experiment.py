@@ -300,14 +300,15 @@ def test_a_description_names_what_a_config_changes():
     )
 
 
-def test_superclass_groupings_train_as_one_stacked_model_and_training_fractions_apart_bit_for_bit_as_alone(tmp_path):
-    """Groupings of one size and number of classes (semantic and mod2: two classes each) train as
-    one stacked model; a training fraction's smaller set trains as a part of its own; each run
-    stores exactly what it stores when trained alone."""
+def test_superclass_groupings_and_training_fractions_train_as_stacked_models_bit_for_bit_as_alone(tmp_path):
+    """Superclass groupings of one number of classes (semantic and mod2: two each) train as one
+    stacked model, training fractions (sets of 200 and 400 images, one test set) as another;
+    each run stores exactly what it stores when trained alone."""
     configs = [changed(TINY, seed=seed, compare_levels=(), superclasses=grouping) for grouping in ("semantic", "mod2") for seed in (0, 1)]
-    configs += [changed(TINY, seed=0, compare_levels=(), train_fraction=0.5)]
+    configs += [changed(TINY, seed=seed, compare_levels=(), train_fraction=fraction) for fraction in (0.5, 1.0) for seed in (0, 1)]
     parts = stacked_parts([Experiment(config, tmp_path) for config in configs])
-    assert [[e.config.superclasses or e.config.train_fraction for e in part] for part in parts] == [["semantic"] * 2 + ["mod2"] * 2, [0.5]]
+    assert [[e.config.superclasses or e.config.train_fraction for e in part] for part in parts] == [
+        ["semantic"] * 2 + ["mod2"] * 2, [0.5, 0.5, 1.0, 1.0]]
     together = run_experiments(configs, run_store=tmp_path / "together", device="cpu")
     for config, stacked in zip(configs, together):
         assert_same_results(stacked, run_experiment(config, run_store=tmp_path / "alone", device="cpu"))

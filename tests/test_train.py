@@ -118,16 +118,20 @@ def test_concat_centres_each_set_by_its_own_mean():
     assert one.sets == 1 and torch.equal(one.mean, DeviceData.from_dataset(SETS_TRAIN[0], "cpu").mean)
 
 
-@pytest.mark.parametrize(("seeds", "sets"), [([7, 8, 7, 7], [0, 0, 1, 2]), ([7, 7], [2, 2])],
-                         ids=["own batches and sets", "one batch, one set"])
-def test_replicas_on_several_datasets_get_the_bits_of_training_each_alone(seeds, sets):
+RAGGED_TRAIN = [SETS_TRAIN[0], SETS_TRAIN[1].subset(torch.arange(250)), SETS_TRAIN[2]]  # training fractions
+
+
+@pytest.mark.parametrize(("seeds", "sets", "train_sets"),
+                         [([7, 8, 7, 7], [0, 0, 1, 2], SETS_TRAIN), ([7, 7], [2, 2], SETS_TRAIN), ([7, 8, 7], [0, 1, 2], RAGGED_TRAIN)],
+                         ids=["own batches and sets", "one batch, one set", "training sets of different sizes"])
+def test_replicas_on_several_datasets_get_the_bits_of_training_each_alone(seeds, sets, train_sets):
     """Replica r of a stacked run on concatenated sets = r trained alone on set ``sets[r]`` (train and test)."""
-    train_data = DeviceData.concat(SETS_TRAIN, "cpu")
+    train_data = DeviceData.concat(train_sets, "cpu")
     test_data = DeviceData.concat(SETS_TEST, "cpu", means=train_data.mean)
     stacked = MaskedFCN((9, 12, 2), seeds=range(len(seeds)))
     result = train(stacked, train_data, test_data, batch_seeds=seeds, replica_sets=sets, **SETS_KW)
     for r, (seed, s) in enumerate(zip(seeds, sets)):
-        own_train = DeviceData.from_dataset(SETS_TRAIN[s], "cpu")
+        own_train = DeviceData.from_dataset(train_sets[s], "cpu")
         own_test = DeviceData.from_dataset(SETS_TEST[s], "cpu", mean=own_train.mean)
         single = MaskedFCN((9, 12, 2), seeds=(r,))
         one = train(single, own_train, own_test, batch_seeds=[seed], **SETS_KW)
@@ -142,8 +146,8 @@ def test_mismatched_sets_are_refused():
     tiny = Dataset(x=torch.zeros(600, 1, 3, 4, dtype=torch.uint8), y=torch.zeros(600, dtype=torch.int64),
                    num_classes=2, name="other shape")
     first = SETS_TRAIN[0]
-    for other in (SETS_TEST[0], tiny, replace(first, num_classes=3), replace(first, x=first.x.float())):
-        with pytest.raises(ValueError, match="share N, image shape, dtype and number of classes"):
+    for other in (tiny, replace(first, num_classes=3), replace(first, x=first.x.float())):
+        with pytest.raises(ValueError, match="share image shape, dtype and number of classes"):
             DeviceData.concat([SETS_TRAIN[0], other], "cpu")
     data = DeviceData.concat(SETS_TRAIN, "cpu")
     test = DeviceData.concat(SETS_TEST, "cpu", means=data.mean)
@@ -162,6 +166,9 @@ def test_mismatched_sets_are_refused():
     two = DeviceData.concat(SETS_TEST[:2], "cpu", means=data.mean[:2])
     with pytest.raises(ValueError, match="test_data holds 2 sets, train_data 3"):
         train(model, data, two, batch_seeds=[1, 2], replica_sets=[0, 1], **SETS_KW)
+    ragged = DeviceData.concat([SETS_TEST[0], SETS_TRAIN[1], SETS_TEST[2]], "cpu", means=data.mean)
+    with pytest.raises(ValueError, match=r"sets of \(200, 600, 200\) rows: scoring replicas on their own sets needs sets of one size"):
+        train(model, data, ragged, batch_seeds=[1, 2], replica_sets=[0, 1], **SETS_KW)
 
 
 def test_uint8_images_enter_as_centred_over_255():
