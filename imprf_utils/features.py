@@ -188,7 +188,7 @@ def train_one_hidden_layer(
     Ingrosso & Goldt's check that the data carry a localizing non-Gaussian signal: the
     first-layer weights of a dense network trained on non-Gaussian images grow localized
     blobs (IPR · D ≫ 3); on the Gaussian clone they stay spread out (≈ 3). Pass the data
-    and its clone as ``train_sets`` (same N, shape and classes) and their test sets in the
+    and its clone as ``train_sets`` (same image shape and classes) and their test sets (of one size) in the
     same order. One `train.train` run on `train.DeviceData.concat` of the sets: replica
     s*K + k has the Glorot init and the batch seed ``seeds[k]`` and reads set s, so data and
     clone runs are paired and differ only in the images; each gets the bits it gets alone.

@@ -159,7 +159,7 @@ def test_one_hidden_layer_pairs_data_and_clone_replicas(small_task):
 
 def test_one_hidden_layer_refuses_mismatched_sets(small_task):
     train_ds, test_ds = small_task
-    with pytest.raises(ValueError, match="share N"):
-        train_one_hidden_layer([train_ds, test_ds], [test_ds, test_ds], units=2, steps=1, lr=0.1, batch_size=8)
+    with pytest.raises(ValueError, match="needs sets of one size"):
+        train_one_hidden_layer([train_ds, train_ds], [test_ds, train_ds], units=2, steps=1, lr=0.1, batch_size=8)
     with pytest.raises(ValueError, match="2 training sets but 1 test sets"):
         train_one_hidden_layer([train_ds, train_ds], [test_ds], units=2, steps=1, lr=0.1, batch_size=8)
