@@ -460,11 +460,9 @@ def _joint_description(configs: list[ExperimentConfig]) -> str:
     """The progress name of datasets trained together: "skewed_texture and its clone",
     "skewed_texture (superclasses=semantic) and skewed_texture (superclasses=mod2)"."""
     first, *others = configs
-    clone_of_first = {**first.as_dict(), "clone": True}
+    clone = data_key(dataclasses.replace(first, clone=True))
     return first.description + "".join(
-        " and its clone" if other.as_dict() == {**clone_of_first, "seed": other.seed, "compare_levels": other.compare_levels}
-        else f" and {other.description}"
-        for other in others
+        " and its clone" if data_key(other) == clone else f" and {other.description}" for other in others
     )
 
 

@@ -78,6 +78,7 @@ class DeviceData:
         if self.mean is not None and self.mean.dim() == 2 and self.mean.shape[0] != self.sets:
             raise ValueError(f"{self.mean.shape[0]} means for {self.sets} sets")
         self.starts = tuple(int(start) for start in np.cumsum((0, *self.sizes[:-1])))
+        self._ends = torch.tensor(self.starts[1:], device=self.x.device)  # set of a row: searchsorted, no copy a step
 
     @classmethod
     def from_dataset(cls, ds: Dataset, device: torch.device | str, mean: torch.Tensor | None = None) -> DeviceData:
@@ -152,8 +153,7 @@ class DeviceData:
         if self.mean.dim() == 1:
             return self.mean
         rows = torch.arange(len(self), device=self.x.device)[index] if isinstance(index, slice) else index
-        ends = torch.tensor(self.starts[1:], device=rows.device)
-        return self.mean[torch.searchsorted(ends, rows, right=True)]
+        return self.mean[torch.searchsorted(self._ends, rows, right=True)]
 
 
 def _input_mean(ds: Dataset, mean: torch.Tensor | None) -> torch.Tensor | None:
@@ -220,14 +220,14 @@ def _test_batches(
     data: DeviceData, batch_size: int, replica_sets: Sequence[int] | None
 ) -> Iterator[torch.Tensor | slice]:
     """Rows of each test batch: a slice shared by all replicas for one set, else (K, b) rows
-    ``start + i + n * replica_sets[r]`` (i < b), each replica's batch in its own set."""
+    ``start + i + starts[replica_sets[r]]`` (i < b), each replica's batch in its own set."""
     if data.sets == 1:
         yield from (slice(start, start + batch_size) for start in range(0, len(data), batch_size))
         return
     if replica_sets is None:
         raise ValueError(f"the test data holds {data.sets} sets: pass replica_sets")
     n = data.set_size
-    offsets = n * torch.tensor(replica_sets, device=data.x.device)[:, None]  # (K, 1)
+    offsets = torch.tensor([data.starts[s] for s in replica_sets], device=data.x.device)[:, None]  # (K, 1)
     for start in range(0, n, batch_size):
         yield torch.arange(start, min(start + batch_size, n), device=data.x.device) + offsets
 

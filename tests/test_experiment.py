@@ -92,13 +92,18 @@ def test_seeds_trained_together_match_one_at_a_time(experiment, tmp_path):
     assert not torch.equal(together[1].masks(("imp", 1))[0], experiment.masks(("imp", 1))[0])
 
 
+def assert_stacked_as_alone(configs: list[ExperimentConfig], tmp_path) -> None:
+    """``run_experiments(configs)`` stores, run by run, exactly what each config trained alone stores."""
+    together = run_experiments(configs, run_store=tmp_path / "together", device="cpu")
+    for config, stacked in zip(configs, together):
+        assert_same_results(stacked, run_experiment(config, run_store=tmp_path / "alone", device="cpu"))
+
+
 def test_the_data_and_its_clone_train_as_one_stacked_model_bit_for_bit_as_alone(tmp_path):
     """Two seeds on the data and on its clone (oneshot and random at other levels): one stacked model
     (each replica reading its own set), which stores exactly what each (seed, data or clone) trained alone stores."""
     configs = [changed(TINY, seed=seed, clone=clone, compare_levels=(1, 2) if clone else (2,)) for clone in (False, True) for seed in (0, 1)]
-    together = run_experiments(configs, run_store=tmp_path / "together", device="cpu")
-    for config, stacked in zip(configs, together):
-        assert_same_results(stacked, run_experiment(config, run_store=tmp_path / "alone", device="cpu"))
+    assert_stacked_as_alone(configs, tmp_path)
 
 
 def test_a_progress_line_names_the_data_and_the_clone_trained_together(tmp_path, monkeypatch):
@@ -309,9 +314,7 @@ def test_superclass_groupings_and_training_fractions_train_as_stacked_models_bit
     parts = stacked_parts([Experiment(config, tmp_path) for config in configs])
     assert [[e.config.superclasses or e.config.train_fraction for e in part] for part in parts] == [
         ["semantic"] * 2 + ["mod2"] * 2, [0.5, 0.5, 1.0, 1.0]]
-    together = run_experiments(configs, run_store=tmp_path / "together", device="cpu")
-    for config, stacked in zip(configs, together):
-        assert_same_results(stacked, run_experiment(config, run_store=tmp_path / "alone", device="cpu"))
+    assert_stacked_as_alone(configs, tmp_path)
 
 
 def test_a_progress_line_names_every_dataset_trained_together(tmp_path, monkeypatch):
