@@ -140,36 +140,42 @@ def train_call(model: MaskedFCN, data: DeviceData, test: DeviceData, steps: int,
 
 
 def gemm_call(widths: tuple[int, ...], batch: int, steps: int, device: torch.device,
-              precision: str = "fp32") -> Callable[[], None]:
+              precision: str = "fp32", networks: int = 1) -> Callable[[], None]:
     """The GEMMs one SGD step of the FCN needs, `steps` times, with torch.mm into preallocated tensors.
 
     Per layer: forward Y = X Wᵀ and the weight gradient dW = Gᵀ X; the input gradient
     dX = G W for every layer but the first (the data need no gradient, and autograd does
     not compute it either). Layouts are nn.Linear's. ``precision``: the GEMMs our loop's
     matmuls run at — bfloat16 tensors for "bf16", TF32 for "tf32" on CUDA, float32 otherwise.
+    ``networks``: each step does the GEMMs of so many networks, each with its own tensors, one
+    network after another (1: one network's tensors, reused step after step and hot in cache).
     """
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     gen = torch.Generator().manual_seed(0)
-    layers = []
-    for i, o in zip(widths[:-1], widths[1:]):
-        t = {
-            "x": torch.randn(batch, i, generator=gen), "w": torch.randn(o, i, generator=gen) * 0.02,
-            "g": torch.randn(batch, o, generator=gen) * 0.01,
-        }
-        t = {k: v.to(device, dtype) for k, v in t.items()}
-        t["y"], t["dw"], t["dx"] = (torch.empty_like(t[k]) for k in ("g", "w", "x"))
-        layers.append(t)
+    nets = []
+    for _ in range(networks):
+        layers = []
+        for i, o in zip(widths[:-1], widths[1:]):
+            t = {
+                "x": torch.randn(batch, i, generator=gen), "w": torch.randn(o, i, generator=gen) * 0.02,
+                "g": torch.randn(batch, o, generator=gen) * 0.01,
+            }
+            t = {k: v.to(device, dtype) for k, v in t.items()}
+            t["y"], t["dw"], t["dx"] = (torch.empty_like(t[k]) for k in ("g", "w", "x"))
+            layers.append(t)
+        nets.append(layers)
 
     def run() -> None:
         with matmul_precision(precision, device):
             for _ in range(steps):
-                for t in layers:
-                    torch.mm(t["x"], t["w"].t(), out=t["y"])
-                for index in range(len(layers) - 1, -1, -1):
-                    t = layers[index]
-                    torch.mm(t["g"].t(), t["x"], out=t["dw"])
-                    if index > 0:
-                        torch.mm(t["g"], t["w"], out=t["dx"])
+                for layers in nets:
+                    for t in layers:
+                        torch.mm(t["x"], t["w"].t(), out=t["y"])
+                    for index in range(len(layers) - 1, -1, -1):
+                        t = layers[index]
+                        torch.mm(t["g"].t(), t["x"], out=t["dw"])
+                        if index > 0:
+                            torch.mm(t["g"], t["w"], out=t["dx"])
 
     return run
 
@@ -186,20 +192,25 @@ def gemm_flops_per_sample(widths: tuple[int, ...]) -> int:
 def roofline(name: str, widths: tuple[int, ...], batch: int, steps: int, reps: int, uint8: bool,
              device: torch.device, n_train: int, precision: str, replicas: int = 1) -> Iterator[dict]:
     """Samples per second of `replicas` stacked networks (each its own batch seed) over those of
-    the same GEMMs one network at a time (`gemm_call`, `replicas` times as many steps)."""
+    the same GEMMs one network at a time (`gemm_call`, `replicas` times as many steps).
+
+    With replicas > 1 the detail also gives the GEMMs of `replicas` networks with their own
+    tensors, one after another (``gemm_k_networks``): the reference above reuses one network's
+    tensors, hot in cache, which K networks' weights and activations are not.
+    """
     seeds = list(range(replicas))
     model = masked_model(widths, tuple(seeds), device)
     data = random_data(widths, n_train, uint8, device, seed=0)
     test = random_data(widths, 256, uint8, device, seed=1)
-    t = interleaved(
-        {"ours": train_call(model, data, test, steps, batch, seeds, precision),
-         "gemm": gemm_call(widths, batch, steps * replicas, device, precision)},
-        reps, synchronizer(device),
-    )
-    ours = replicas * batch * steps / t["ours"]["median_s"]
-    gemm = replicas * batch * steps / t["gemm"]["median_s"]
+    cases = {"ours": train_call(model, data, test, steps, batch, seeds, precision),
+             "gemm": gemm_call(widths, batch, steps * replicas, device, precision)}
+    if replicas > 1:
+        cases["gemm_k_networks"] = gemm_call(widths, batch, steps, device, precision, networks=replicas)
+    t = interleaved(cases, reps, synchronizer(device))
+    rate = {side: replicas * batch * steps / timing["median_s"] for side, timing in t.items()}
+    ours, gemm = rate["ours"], rate["gemm"]
     flops = gemm_flops_per_sample(widths)
-    yield record(name, ours / gemm, "fraction", {
+    detail = {
         "widths": widths, "batch": batch, "K": replicas, "masks_kept": KEPT, "input": "uint8" if uint8 else "float32",
         "precision": precision,
         "train_set": n_train, "steps_per_call": steps,
@@ -207,8 +218,14 @@ def roofline(name: str, widths: tuple[int, ...], batch: int, steps: int, reps: i
         "gemm_gflops_per_s": round(gemm * flops / 1e9, 2), "ours_gflops_per_s": round(ours * flops / 1e9, 2),
         "ours": rounded(t["ours"]), "gemm": rounded(t["gemm"]),
         "gemms": "forward + weight grad for every layer, input grad for layers 1.. (not the data)",
-        **machine(device),
-    })
+    }
+    if replicas > 1:
+        detail |= {
+            "gemm_k_networks_samples_per_s": round(rate["gemm_k_networks"], 1),
+            "fraction_of_gemm_k_networks": round(ours / rate["gemm_k_networks"], 4),
+            "gemm_k_networks": rounded(t["gemm_k_networks"]),
+        }
+    yield record(name, ours / gemm, "fraction", detail | machine(device))
 
 
 def train_roofline_fraction_paper_fcn(s: dict, device: torch.device) -> Iterator[dict]:

@@ -45,3 +45,24 @@ def test_paper_round_projects_the_paper_preset():
     expected = (projected["detail"]["replica_steps_imp"] * imp["detail"]["s_per_step"] / 3
                 + projected["detail"]["replica_steps_oneshot_random"] * other["detail"]["s_per_step"] / 20) / 3600
     assert math.isclose(projected["value"], expected, rel_tol=0.01)
+
+
+def test_gemm_reference_of_k_networks_does_each_networks_products_on_its_own_tensors(monkeypatch):
+    """gemm_call(networks=K): per step, every network's forward, weight-gradient and input-gradient
+    products (none for the data), each network on tensors of its own."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import run
+
+    import torch
+
+    calls = []
+    mm = torch.mm
+    monkeypatch.setattr(torch, "mm", lambda a, b, out: calls.append((a, b, out)) or mm(a, b, out=out))
+    widths, networks, steps = (6, 5, 4, 3), 3, 2
+    run.gemm_call(widths, 7, steps, torch.device("cpu"), networks=networks)()
+    per_network = 2 * (len(widths) - 1) + (len(widths) - 2)  # Y and dW every layer, dX all but the first
+    assert len(calls) == steps * networks * per_network
+    first_step = calls[: networks * per_network]
+    outputs = {out.data_ptr() for _, _, out in first_step}
+    assert len(outputs) == networks * per_network  # no two products write one tensor
+    assert {out.data_ptr() for _, _, out in calls[networks * per_network :]} == outputs  # the next step reuses them
