@@ -34,11 +34,11 @@ def rewind_cavity_scores(
     first Linear map sees it; NaN where the mask of ``level`` has pruned the weight.
     ``weight`` is θ(t_rewind) unmasked.
     """
-    model = exp.rewind_model(level)
+    model = exp.rewind_model(level)  # its weights are θ(t_rewind) ⊙ m(level)
     data = exp.test_inputs(samples)
     x = model.layer_input(data.inputs(slice(None)), 0)[0]
-    weight, mask = model.weights[0][0].detach(), model.masks[0][0]
-    return cavity_scores(weight, x, mask=mask, labels=data.y), weight
+    weight = exp.load(DENSE, "rewind")["weights.0"][0]
+    return cavity_scores(weight, x, mask=model.masks[0][0], labels=data.y), weight
 
 
 @torch.no_grad()

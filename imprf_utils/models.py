@@ -2,9 +2,10 @@
 
 Pellegrini & Biroli's FCN: each layer applies BatchNorm to its *input* (optional here),
 then a Linear map, then ReLU (no ReLU after the output layer). Weights are Glorot-normal,
-biases zero. Every hidden layer's weight matrix carries a boolean mask applied as
-``W * M`` in the forward pass (built once per step and reused by the backward, which
-masks the weight gradient in place: `masked_linear`); the output layer is never pruned.
+biases zero. Every hidden layer's weight matrix carries a boolean mask M, and the weights
+it removes are exactly 0: `set_masks` and `load_state_dict` zero them, and training keeps
+them 0 (the weight gradient is masked: `masked_linear`). So the layer uses W itself, which
+is W ⊙ M bit for bit, and no step forms W ⊙ M. The output layer is never pruned.
 
 K replicas (seeds, or masks of one round) are stored as stacked tensors ``(K, out, in)``
 and train in one step; how each layer's products are split between one batched matmul
@@ -41,13 +42,16 @@ class MaskedFCN(nn.Module):
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(k, o)) for _, o in pairs)
         for layer, (i, o) in enumerate(pairs[:-1]):
             self.register_buffer(f"mask{layer}", torch.ones(k, o, i, dtype=torch.bool))
+            # M in the weights' dtype for the weight gradient (bool would be converted every step);
+            # not part of the state, renewed with the mask by `_apply_masks`.
+            self.register_buffer(f"gradient_mask{layer}", torch.ones(k, o, i), persistent=False)
         if batchnorm:
             self.bn_weights = nn.ParameterList(nn.Parameter(torch.ones(k, i)) for i, _ in pairs)
             self.bn_biases = nn.ParameterList(nn.Parameter(torch.zeros(k, i)) for i, _ in pairs)
             for layer, (i, _) in enumerate(pairs):
                 self.register_buffer(f"running_mean{layer}", torch.zeros(k, i))
                 self.register_buffer(f"running_var{layer}", torch.ones(k, i))
-        self._float_masks: dict[int, tuple[tuple, torch.Tensor]] = {}
+        self.register_load_state_dict_post_hook(lambda module, _: module._apply_masks())
         self.reset_parameters(seeds)
 
     @property
@@ -71,11 +75,19 @@ class MaskedFCN(nn.Module):
 
     @torch.no_grad()
     def set_masks(self, masks: Sequence[torch.Tensor]) -> None:
-        """Install masks and zero the pruned weights, so that every saved state has them at 0."""
+        """Install masks (each broadcast to ``(K, out, in)``) and zero the weights they remove."""
         for layer, mask in enumerate(masks):
             buf = getattr(self, f"mask{layer}")
             buf.copy_(mask.expand_as(buf))
-            self.weights[layer].mul_(buf)
+        self._apply_masks()
+
+    @torch.no_grad()
+    def _apply_masks(self) -> None:
+        """Zero the pruned weights and renew the gradient masks: after `set_masks` and `load_state_dict`
+        (masks change only through them). Weights already 0 where pruned keep their bits."""
+        for layer, mask in enumerate(self.masks):
+            self.weights[layer].mul_(mask)
+            getattr(self, f"gradient_mask{layer}").copy_(mask)
 
     def _normalize(self, x: torch.Tensor, layer: int) -> torch.Tensor:
         """BatchNorm of a layer's input, per replica: x (K, B, D)."""
@@ -113,33 +125,14 @@ class MaskedFCN(nn.Module):
             return x.unsqueeze(0).expand(self.replicas, -1, -1)
         return x
 
-    def _float_mask(self, layer: int) -> torch.Tensor:
-        """The mask of ``layer`` in the weights' dtype, converted once per change of the mask.
-
-        ``W * M`` and ``dW * M`` with a bool M would convert M to float in the forward and
-        again in the backward (on the CPU as a full copy). The cached copy is keyed on the
-        mask's storage and version counter, so `set_masks`, `load_state_dict`, `.to()` or
-        any in-place edit of the buffer renews it.
-        """
-        mask = getattr(self, f"mask{layer}")
-        dtype = self.weights[layer].dtype
-        if torch.is_inference(mask):  # inference tensors keep no version counter
-            return mask.to(dtype)
-        key = (mask.data_ptr(), mask.device, mask._version, dtype)
-        cached = self._float_masks.get(layer)
-        if cached is None or cached[0] != key:
-            cached = (key, mask.to(dtype))
-            self._float_masks[layer] = cached
-        return cached[1]
-
     def _linear(self, x: torch.Tensor, layer: int) -> torch.Tensor:
-        """x (K, B, in) -> x (W * M)ᵀ + b, (K, B, out); the output layer has no mask (`masked_linear`).
+        """x (K, B, in) -> x Wᵀ + b = x (W ⊙ M)ᵀ + b, (K, B, out); the output layer has no mask (`masked_linear`).
 
         Under autocast (precision "bf16") the layer runs in the autocast dtype, as
         autocast's own matmuls do; the casts hand float32 gradients back to the weights.
         """
         weight, bias = self.weights[layer], self.biases[layer]
-        mask = self._float_mask(layer) if layer < len(self.weights) - 1 else None
+        mask = getattr(self, f"gradient_mask{layer}") if layer < len(self.weights) - 1 else None
         batched = bmm_replicas(self.replicas, x.device, x.shape[1] * weight.shape[1] * weight.shape[2])
         device = x.device.type
         if not torch.is_autocast_enabled(device):
@@ -183,24 +176,23 @@ def bmm_replicas(replicas: int, device: torch.device, macs: int) -> int:
 
 
 class _MaskedLinear(torch.autograd.Function):
-    """Per replica k, with V_k = W_k ⊙ M_k: y_k = x_k V_kᵀ + b_k; backward dx_k = g_k V_k,
+    """Per replica k, with W_k = 0 where M_k = 0: y_k = x_k W_kᵀ + b_k; backward dx_k = g_k W_k,
     dW_k = (g_kᵀ x_k) ⊙ M_k, db_k = Σ_b g_k."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, mask, batched):  # noqa: ANN001, ANN205 (autograd's signature)
-        masked = weight if mask is None else weight * mask
-        ctx.save_for_backward(x, masked)
+        ctx.save_for_backward(x, weight)
         ctx.mask, ctx.batched = mask, batched
         out = x.new_empty(x.shape[0], x.shape[1], weight.shape[1])
         if batched:
-            torch.baddbmm(bias[:batched].unsqueeze(1), x[:batched], masked[:batched].transpose(1, 2), out=out[:batched])
+            torch.baddbmm(bias[:batched].unsqueeze(1), x[:batched], weight[:batched].transpose(1, 2), out=out[:batched])
         for k in range(batched, x.shape[0]):
-            torch.addmm(bias[k], x[k], masked[k].t(), out=out[k])
+            torch.addmm(bias[k], x[k], weight[k].t(), out=out[k])
         return out
 
     @staticmethod
     def backward(ctx, grad):  # noqa: ANN001, ANN205
-        x, weight = ctx.saved_tensors  # weight: W ⊙ M
+        x, weight = ctx.saved_tensors
         grad_x = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
             grad_x = _products(grad, weight, ctx.batched)
@@ -226,11 +218,12 @@ def _products(a: torch.Tensor, b: torch.Tensor, batched: int) -> torch.Tensor:
 def masked_linear(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor | None, batched: int
 ) -> torch.Tensor:
-    """x (K, B, in) -> y (K, B, out), y_k = x_k (W_k ⊙ M_k)ᵀ + b_k; ``mask``: float (K, out, in), or None.
+    """x (K, B, in) -> y (K, B, out), y_k = x_k W_kᵀ + b_k; ``mask``: float (K, out, in), or None.
 
-    The gradients are autograd's for ``x @ (W * M).transpose(1, 2) + b``, with ``W ⊙ M``
-    built once (the forward's, saved for dx) and the weight gradient masked in place,
-    dW_k = (g_kᵀ x_k) ⊙ M_k: no second ``W ⊙ M``, no per-replica copies. The first
+    ``weight`` must be 0 wherever ``mask`` is 0 (`MaskedFCN` keeps it so): then W is W ⊙ M bit
+    for bit, and the gradients are autograd's for ``x @ (W * M).transpose(1, 2) + b`` without
+    forming W ⊙ M; the weight gradient is masked in place, dW_k = (g_kᵀ x_k) ⊙ M_k, which keeps
+    the pruned weights at 0 under SGD. No per-replica copies. The first
     ``batched`` replicas' products are one ``baddbmm``/``bmm``, the others' one
     ``addmm``/``mm`` each: the same bits per replica (the CPU BLAS runs the same
     single-matrix kernel either way; tests/test_train.py).

@@ -52,6 +52,22 @@ def test_the_network_is_w_times_m_whatever_weights_are_loaded():
         torch.testing.assert_close(model(x)[k], h)
 
 
+def test_loaded_masks_zero_their_weights_and_block_their_gradient_and_the_state_keeps_only_bool_masks():
+    """A state loaded with other masks (and weights not 0 where they prune) trains under those masks."""
+    model = MaskedFCN(WIDTHS, seeds=(0, 1))
+    model.set_masks([torch.rand(2, 10, 12) < 0.5, torch.rand(2, 8, 10) < 0.5])
+    gen = torch.Generator().manual_seed(2)
+    state = {name: torch.randn(t.shape, generator=gen) for name, t in model.state_dict().items()}
+    masks = [torch.rand(model.masks[layer].shape, generator=gen) < 0.5 for layer in range(2)]
+    model.load_state_dict({**state, "mask0": masks[0], "mask1": masks[1]})
+    model(torch.randn(7, 12)).sum().backward()
+    for w, m in zip(model.weights, masks):
+        assert bool((w[~m] == 0).all()) and bool((w.grad[~m] == 0).all())
+        assert bool((w.grad[m] != 0).any())
+    assert sorted(name for name in model.state_dict() if "mask" in name) == ["mask0", "mask1"]
+    assert all(t.dtype == torch.bool for name, t in model.state_dict().items() if "mask" in name)
+
+
 def test_bmm_takes_whole_rounds_of_threads_of_small_products_and_all_on_a_gpu(monkeypatch):
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     cpu, small, large = torch.device("cpu"), 256 * 256 * 256, 1000 * 3072 * 1024
