@@ -15,7 +15,8 @@ it gets alone. A model with K = 1 is the ordinary single network.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -110,15 +111,23 @@ class MaskedFCN(nn.Module):
 
         Kurtosis and cavity scores are computed on ``W @ layer_input`` (the pre-activations "as
         the layer sees x", docs/papers.md). Call in eval mode so running statistics are used.
+        Nothing past ``layer`` is computed.
         """
+        if not 0 <= layer < len(self.weights):
+            raise ValueError(f"layer {layer}: the network has layers 0..{len(self.weights) - 1}")
+        return next(itertools.islice(self._layer_inputs(x), layer, None))
+
+    def _layer_inputs(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        """Each layer's input as its Linear map sees it, layer by layer: the one forward path
+        (`forward` applies the output layer to the last, `layer_input` stops at its layer)."""
         x = self._as_replicas(x)
-        for current in range(layer + 1):
+        last = len(self.weights) - 1
+        for layer in range(last + 1):
             if self.batchnorm:
-                x = self._normalize(x, current)
-            if current == layer:
-                return x
-            x = torch.relu(self._linear(x, current))
-        raise AssertionError("unreachable")
+                x = self._normalize(x, layer)
+            yield x
+            if layer < last:
+                x = torch.relu_(self._linear(x, layer))
 
     def _as_replicas(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
@@ -144,15 +153,8 @@ class MaskedFCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, D) shared by all replicas, or (K, B, D) -> logits (K, B, C)."""
-        x = self._as_replicas(x)
-        last = len(self.weights) - 1
-        for layer in range(last + 1):
-            if self.batchnorm:
-                x = self._normalize(x, layer)
-            x = self._linear(x, layer)
-            if layer < last:
-                x = torch.relu_(x)
-        return x
+        *_, last_input = self._layer_inputs(x)
+        return self._linear(last_input, len(self.weights) - 1)
 
 
 def bmm_replicas(replicas: int, device: torch.device, macs: int) -> int:

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from imprf_utils.models import BN_EPS, BN_MOMENTUM, MaskedFCN, bmm_replicas, replica_state, stack_states
@@ -66,6 +67,22 @@ def test_loaded_masks_zero_their_weights_and_block_their_gradient_and_the_state_
         assert bool((w.grad[m] != 0).any())
     assert sorted(name for name in model.state_dict() if "mask" in name) == ["mask0", "mask1"]
     assert all(t.dtype == torch.bool for name, t in model.state_dict().items() if "mask" in name)
+
+
+def test_layer_input_is_what_each_linear_map_of_the_forward_pass_sees():
+    """Oracle: the forward pass rebuilt from layer_input, layer by layer (BatchNorm in eval mode)."""
+    model = MaskedFCN(WIDTHS, seeds=(0, 1), batchnorm=True)
+    model(torch.randn(2, 16, 12))  # running statistics away from 0 and 1
+    model.eval()
+    x = torch.randn(2, 5, 12)
+    assert torch.equal(model.layer_input(x, 0), model._normalize(x, 0))
+    for layer in (1, 2):
+        h = model.layer_input(x, layer - 1) @ model.weights[layer - 1].transpose(1, 2) + model.biases[layer - 1][:, None]
+        torch.testing.assert_close(model.layer_input(x, layer), model._normalize(torch.relu(h), layer))
+    last = model.layer_input(x, 2) @ model.weights[2].transpose(1, 2) + model.biases[2][:, None]
+    torch.testing.assert_close(model(x), last)
+    with pytest.raises(ValueError, match="layers 0..2"):
+        model.layer_input(x, 3)
 
 
 def test_bmm_takes_whole_rounds_of_threads_of_small_products_and_all_on_a_gpu(monkeypatch):
