@@ -336,9 +336,11 @@ class Experiment:
         """Every level the run store holds, by method, then sparsity."""
         return [level for m in METHODS for level in self.levels(m) if self.has(level)]
 
-    def missing_levels(self) -> list[Level]:
-        """Levels of the full run (IMP, oneshot, random) the run store does not hold yet."""
-        return [level for m in METHODS for level in self.levels(m) if not self.has(level)]
+    def missing_levels(self, dense_only: bool = False) -> list[Level]:
+        """Levels of the full run (IMP, oneshot, random), or with ``dense_only`` of the dense
+        level alone, that the run store does not hold yet."""
+        levels = [DENSE] if dense_only else [level for m in METHODS for level in self.levels(m)]
+        return [level for level in levels if not self.has(level)]
 
     def load(self, level: tuple[str, int], stem: str) -> dict[str, torch.Tensor]:
         """A stored state dict of a level: "state", "masks", or "rewind" (the dense level only)."""
@@ -446,7 +448,7 @@ def _run_group(group: list[Experiment], device: torch.device, dense_only: bool =
         for exp in sorted(group, key=lambda e: str(e.run.path)):  # a fixed order: no deadlock
             stack.enter_context(exp.run.lock())
             exp.run.clean_partial()
-        pending = [exp for exp in group if (not exp.has(DENSE) if dense_only else exp.missing_levels())]
+        pending = [exp for exp in group if exp.missing_levels(dense_only)]
         for part in stacked_parts(pending):  # none if the store holds everything
             stages = _Stages(part, device)
             stages.dense()

@@ -9,7 +9,9 @@ preset's width *is* notebook 03's data runs).
 
 The harder σ is chosen by a **pilot** before any cell runs: dense networks at the preset's
 width, without BatchNorm, one group per σ of ``robustness_pilot_sigmas``; the σ whose mean
-dense test accuracy lies closest to ``robustness_target_accuracy`` is the harder task.
+dense test accuracy lies closest to ``robustness_target_accuracy`` is the harder task. The
+pilot's networks are the dense level of that σ's harder-task cell (its configs, trained dense
+only), so the cell at the chosen σ reads them instead of training them again.
 
 Per network, ``network_table`` gives what tells the causes apart: IMP's and random
 pruning's RF-width ratio after the last round and their difference, compactness, the
@@ -70,13 +72,13 @@ def _task_options(parameters: Mapping[str, Any], sigma: float | None) -> dict[st
 
 
 def pilot_configs(parameters: Mapping[str, Any]) -> dict[float, list[ExperimentConfig]]:
-    """The pilot: dense networks (no pruning rounds) at the preset's width, without BatchNorm, per candidate σ."""
+    """The pilot, per candidate σ: the configs of the harder-task cell at the preset's width without
+    BatchNorm, of which the pilot trains the dense level alone (``run(..., dense_only=True)``)."""
     check_notebook_parameters(parameters)
     return {
         sigma: [
             experiment_config(
-                parameters, dataset=DATASET, dataset_options=_task_options(parameters, sigma), batchnorm=False,
-                rounds=0, compare_levels=[], seed=seed,
+                parameters, dataset=DATASET, dataset_options=_task_options(parameters, sigma), batchnorm=False, seed=seed
             )
             for seed in parameters["seeds"]
         ]
@@ -95,12 +97,14 @@ def experiments_of(groups: Mapping[Key, list[ExperimentConfig]], run_store: str 
 
 
 def run(
-    groups: Mapping[Key, list[ExperimentConfig]], *, run_store: str | os.PathLike, device: str = "auto"
+    groups: Mapping[Key, list[ExperimentConfig]], *, run_store: str | os.PathLike, device: str = "auto",
+    dense_only: bool = False,
 ) -> dict[Key, list[Experiment]]:
-    """Train what the run store lacks of every group through ``run_sweep`` (one stacked task per
-    group of seeds); the groups' experiments. Raises RuntimeError naming the runs that failed.
+    """Train what the run store lacks of every group (of its dense level alone with ``dense_only``:
+    the pilot) through ``run_sweep`` (one stacked task per group of seeds); the groups'
+    experiments. Raises RuntimeError naming the runs that failed.
     """
-    summary = run_sweep(configs_of(groups), run_store=run_store, device=device)
+    summary = run_sweep(configs_of(groups), run_store=run_store, device=device, dense_only=dense_only)
     if summary.failed:
         raise RuntimeError(f"{len(summary.failed)} runs failed:\n{summary}")
     return experiments_of(groups, run_store)
@@ -121,7 +125,7 @@ def sweep_matrix(
     What ``python -m imprf_utils sweep --robustness`` runs: notebook 07 then reads every run from the store.
     """
     pilot = pilot_configs(parameters)
-    summaries = [run_sweep(configs_of(pilot), executor, run_store=run_store, device=device, threads=threads)]
+    summaries = [run_sweep(configs_of(pilot), executor, run_store=run_store, device=device, threads=threads, dense_only=True)]
     if not summaries[0].failed:
         matrix = stored_matrix_configs(parameters, run_store)
         summaries.append(run_sweep(configs_of(matrix), executor, run_store=run_store, device=device, threads=threads))

@@ -132,6 +132,7 @@ def run_sweep(
     run_store: str | os.PathLike = DEFAULT_RUN_STORE,
     device: str = "auto",
     threads: int | None = None,
+    dense_only: bool = False,
 ) -> SweepSummary:
     """Run every config not yet in ``run_store``, one task per group of seeds; never raises for a task.
 
@@ -144,7 +145,8 @@ def run_sweep(
     ("auto": its GPU if it has one). ``threads``: torch threads in each task (None: the
     worker's default; dask's workers start with OMP_NUM_THREADS=1). A task that raises, or
     whose worker is lost for good, marks its configs failed and the others go on; dask
-    reruns a task whose worker died, and the rerun resumes from the store.
+    reruns a task whose worker died, and the rerun resumes from the store. ``dense_only``: train
+    (and count as missing) the dense level alone (``run_experiments``'s ``dense_only``).
     """
     if executor is not None and not isinstance(executor, cf.Executor) and hasattr(executor, "get_executor"):
         executor = executor.get_executor(pure=False)  # a dask.distributed.Client
@@ -156,7 +158,7 @@ def run_sweep(
     for i, config in enumerate(configs):
         exp = Experiment(config, run_store)  # creates the run directory: a bad store fails here, once
         paths.append(str(exp.run.path))
-        if exp.missing_levels():
+        if exp.missing_levels(dense_only):
             groups.setdefault(task_key(config), []).append(i)
         else:
             outcomes[i] = RunOutcome(config, "reused", paths[i])
@@ -174,7 +176,10 @@ def run_sweep(
         bar.update(len(indices))
         bar.set_postfix({s: sum(o.status == s for o in outcomes.values()) for s in ("ran", "reused", "failed")})
 
-    tasks = {tuple(indices): ([configs[i] for i in indices], str(run_store), device, threads) for indices in groups.values()}
+    tasks = {
+        tuple(indices): ([configs[i] for i in indices], str(run_store), device, threads, dense_only)
+        for indices in groups.values()
+    }
     if executor is None:
         for indices, args in tasks.items():
             finished(list(indices), _called(run_group, args))
@@ -194,18 +199,19 @@ def task_key(config: ExperimentConfig) -> str:
 
 
 def run_group(
-    configs: list[ExperimentConfig], run_store: str, device: str, threads: int | None
+    configs: list[ExperimentConfig], run_store: str, device: str, threads: int | None, dense_only: bool = False
 ) -> list[RunOutcome]:
-    """One task: configs differing only in seed, trained together; runs on the worker."""
+    """One task: configs differing only in seed, trained together (their dense level alone with
+    ``dense_only``); runs on the worker."""
     if threads is not None:
         torch.set_num_threads(threads)
     experiments = [Experiment(config, run_store) for config in configs]
     missing = []
     for exp in experiments:
         with exp.run.lock():  # wait for a process running it elsewhere, then see what it left
-            missing.append(len(exp.missing_levels()))
+            missing.append(len(exp.missing_levels(dense_only)))
     start = time.perf_counter()
-    run_experiments(configs, run_store=run_store, device=device)
+    run_experiments(configs, run_store=run_store, device=device, dense_only=dense_only)
     seconds = time.perf_counter() - start
     host = socket.gethostname()
     return [

@@ -58,9 +58,11 @@ def test_another_datasets_options_are_not_given_to_skewed_texture():
     assert all(c.dataset == "skewed_texture" and c.dataset_options == {"sigma": s} for s, g in pilot.items() for c in g)
 
 
-def test_the_pilot_is_dense_only_and_the_harder_sigma_is_the_closest_to_the_target():
+def test_the_pilot_is_the_harder_cells_at_the_presets_width_and_the_harder_sigma_is_the_closest_to_the_target():
     pilot = robustness.pilot_configs(TINY_PRESET)
-    assert list(pilot) == [0.8, 0.3] and all(c.rounds == 0 and not c.batchnorm for g in pilot.values() for c in g)
+    assert list(pilot) == [0.8, 0.3]
+    for sigma, configs in pilot.items():  # so the cell at the chosen sigma reads the pilot's dense networks
+        assert configs == robustness.matrix_configs(TINY_PRESET, sigma)[Cell(16, False, "harder")]
     table = pd.DataFrame({"sigma": [0.8, 0.8, 0.5, 0.5, 0.3, 0.3], "seed": [0, 1] * 3, "accuracy": [0.95, 0.93, 0.83, 0.81, 0.6, 0.62]})
     assert robustness.harder_sigma(table, 0.8) == 0.5
     assert robustness.harder_sigma(table.assign(accuracy=[0.9, 0.9, 0.7, 0.7, 0.5, 0.5]), 0.8) == 0.8  # a tie: the larger sigma
@@ -72,6 +74,17 @@ def matrix(tmp_path_factory):
     summaries = robustness.sweep_matrix(TINY_PRESET, run_store=store, device="cpu")
     assert [s.failed for s in summaries] == [[], []]
     return robustness.run(robustness.stored_matrix_configs(TINY_PRESET, store), run_store=store, device="cpu")
+
+
+def test_the_pilot_trains_dense_levels_only_and_the_chosen_sigmas_cell_trains_on_from_them(matrix):
+    harder = matrix[Cell(16, False, "harder")]
+    store = harder[0].run.path.parents[1]
+    chosen = harder[0].config.dataset_options["sigma"]
+    pilot = robustness.experiments_of(robustness.pilot_configs(TINY_PRESET), store)
+    assert [exp.run.path for exp in pilot[chosen]] == [exp.run.path for exp in harder]
+    assert not harder[0].missing_levels()
+    (other,) = set(pilot) - {chosen}
+    assert all(exp.stored_levels() == [DENSE] for exp in pilot[other])
 
 
 def test_imp_dynamics_against_scipy_and_the_definition(matrix):
