@@ -34,10 +34,11 @@ def rewind_cavity_scores(
     first Linear map sees it; NaN where the mask of ``level`` has pruned the weight.
     ``weight`` is θ(t_rewind) unmasked.
     """
-    model = exp.rewind_model(level)  # its weights are θ(t_rewind) ⊙ m(level)
+    rewind = exp.load(DENSE, "rewind")
+    model = exp.build_model(rewind, exp.load(level, "masks")).eval()  # `Experiment.rewind_model`: θ(t_rewind) ⊙ m(level)
     data = exp.test_inputs(samples)
     x = model.layer_input(data.inputs(slice(None)), 0)[0]
-    weight = exp.load(DENSE, "rewind")["weights.0"][0]
+    weight = rewind["weights.0"][0]  # the stored state keeps θ(t_rewind) unmasked
     return cavity_scores(weight, x, mask=model.masks[0][0], labels=data.y), weight
 
 

@@ -76,12 +76,7 @@ def pilot_configs(parameters: Mapping[str, Any]) -> dict[float, list[ExperimentC
     BatchNorm, of which the pilot trains the dense level alone (``run(..., dense_only=True)``)."""
     check_notebook_parameters(parameters)
     return {
-        sigma: [
-            experiment_config(
-                parameters, dataset=DATASET, dataset_options=_task_options(parameters, sigma), batchnorm=False, seed=seed
-            )
-            for seed in parameters["seeds"]
-        ]
+        sigma: _cell_configs(parameters, parameters["hidden"], batchnorm=False, sigma=sigma)
         for sigma in parameters["robustness_pilot_sigmas"]
     }
 
@@ -165,19 +160,26 @@ def cells(parameters: Mapping[str, Any]) -> list[Cell]:
 def matrix_configs(parameters: Mapping[str, Any], sigma: float) -> dict[Cell, list[ExperimentConfig]]:
     """Every cell's configs, one per seed; ``sigma``: the harder task's skew (``harder_sigma``)."""
     check_notebook_parameters(parameters)
-    depth, factor = len(parameters["hidden"]), parameters["robustness_long_steps"]
-    configs = {}
-    for cell in cells(parameters):
-        changes = dict(
-            dataset=DATASET,
-            dataset_options=_task_options(parameters, sigma if cell.task == "harder" else None),
-            hidden=[cell.width] * depth,
-            batchnorm=cell.batchnorm,
+    depth = len(parameters["hidden"])
+    return {
+        cell: _cell_configs(
+            parameters, [cell.width] * depth, cell.batchnorm, sigma if cell.task == "harder" else None, cell.long
         )
-        if cell.long:
-            changes.update(steps=parameters["steps"] * factor, eval_every=parameters["eval_every"] * factor)
-        configs[cell] = [experiment_config(parameters, **changes, seed=seed) for seed in parameters["seeds"]]
-    return configs
+        for cell in cells(parameters)
+    }
+
+
+def _cell_configs(
+    parameters: Mapping[str, Any], hidden: list[int], batchnorm: bool, sigma: float | None, long: bool = False
+) -> list[ExperimentConfig]:
+    """The configs of a cell, one per seed: ``skewed_texture`` at skew ``sigma`` (None: the base
+    task's), ``hidden`` widths, BatchNorm or not, the preset's steps or ``robustness_long_steps``
+    times as many. The pilot's σ are harder-task cells too, so the cell at the chosen σ is theirs."""
+    changes = dict(dataset=DATASET, dataset_options=_task_options(parameters, sigma), hidden=hidden, batchnorm=batchnorm)
+    if long:
+        factor = parameters["robustness_long_steps"]
+        changes.update(steps=parameters["steps"] * factor, eval_every=parameters["eval_every"] * factor)
+    return [experiment_config(parameters, **changes, seed=seed) for seed in parameters["seeds"]]
 
 
 @torch.no_grad()
