@@ -19,8 +19,9 @@ from typing import Any
 import pandas as pd
 import torch
 
-from imprf_utils.data import Dataset
-from imprf_utils.experiment import DENSE, Experiment, run_experiments
+from imprf_utils.clone import gaussian_probe_accuracy
+from imprf_utils.data import Dataset, HiddenContrast
+from imprf_utils.experiment import DENSE, Experiment, ExperimentConfig, load_data, run_experiments
 from imprf_utils.plots import figures_root
 from imprf_utils.presets import notebook_configs
 from imprf_utils.metrics import (
@@ -198,6 +199,27 @@ def level_summary(exp: Experiment, *, kurtosis_samples: int | None = None, contr
         )
     kurtosis = _kurtosis_rows(exp, samples=kurtosis_samples, control_seed=control_seed)
     return pd.DataFrame(rows).join(kurtosis[list(NON_GAUSSIANITY_COLUMNS)])
+
+
+def probe_accuracies(
+    configs: list[ExperimentConfig], contrast: HiddenContrast, *, train_images: int = 8000, test_images: int = 4000
+) -> pd.Series:
+    """Per seed, the test accuracy of a Gaussian class-covariance probe at ``contrast`` on the data.
+
+    For each config (one per seed) the probe (`clone.gaussian_probe_accuracy`, 64 principal
+    components) is fitted on ``train_images`` training images and scored on ``test_images`` test
+    images, both drawn at random without replacement by the config's seed from its data
+    (``load_data``); the labels are whether an image's class lies in ``contrast.classes``. The
+    seeds vary the probe's samples, not the dataset: the interval covers sampling, not data draws.
+    """
+    accuracies = {}
+    for config in configs:
+        generator = torch.Generator().manual_seed(config.seed)
+        train, test = load_data(config)
+        pick = [torch.randperm(len(ds), generator=generator)[:n] for ds, n in ((train, train_images), (test, test_images))]
+        labels = [torch.isin(ds.y[i], torch.tensor(contrast.classes)) for ds, i in zip((train, test), pick)]
+        accuracies[config.seed] = gaussian_probe_accuracy(train.x[pick[0]], labels[0], test.x[pick[1]], labels[1])
+    return pd.Series(accuracies, name="probe_accuracy").rename_axis("seed")
 
 
 def clone_fidelity(data: Dataset, clone: Dataset) -> pd.DataFrame:

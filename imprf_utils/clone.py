@@ -113,3 +113,29 @@ def _cast(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     if dtype == torch.uint8:
         return x.round_().clamp_(0, 255).to(torch.uint8)
     return x.to(dtype)
+
+
+def gaussian_probe_accuracy(
+    train_x: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_x: torch.Tensor,
+    test_labels: torch.Tensor,
+    *,
+    components: int = 64,
+    reg_param: float = 0.01,
+) -> float:
+    """Test accuracy of a Gaussian class-covariance classifier: what a clone's classes can tell apart.
+
+    The images (n, ...) are flattened and projected on the training images' top ``components``
+    principal components; a quadratic discriminant (one Gaussian per class, covariances shrunk
+    by ``reg_param`` towards the identity: scikit-learn's QuadraticDiscriminantAnalysis) is fitted
+    on the training projections and scored on the test ones. It sees means and covariances only,
+    so on two classes whose first two moments agree it scores 1/2 whatever else differs.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
+
+    train, test = (x.reshape(len(x), -1).double().numpy() for x in (train_x, test_x))
+    pca = PCA(components, random_state=0).fit(train)
+    classifier = QuadraticDiscriminantAnalysis(reg_param=reg_param).fit(pca.transform(train), train_labels.numpy())
+    return float(classifier.score(pca.transform(test), test_labels.numpy()))

@@ -30,6 +30,7 @@ of the training images.
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,12 +40,12 @@ from imprf_utils.clone import gaussian_clone, gaussian_clone_from_moments
 from imprf_utils.dataset import DEFAULT_SIZE, SPLITS, Dataset
 from imprf_utils.errors import ConfigError
 from imprf_utils.official_files import read_cifar10, read_imagenet32
-from imprf_utils.photographs import DEFAULT_PHOTOS, PHOTOS, check_photos, natural_dataset, photos_dataset
+from imprf_utils.photographs import DEFAULT_PHOTOS, PHOTOS, PHOTOS_VERSION, check_photos, natural_dataset, photos_dataset
 from imprf_utils.synthetic import nlgp_classes, nlgp_dataset, nlgp_moments, skewed_texture_dataset, skewed_texture_moments
 
 __all__ = [
     "DATASETS", "DEFAULT_PHOTOS", "DEFAULT_SIZE", "PHOTOS", "SPLITS", "Dataset",
-    "CLONE_VERSION", "check_options", "clone_splits", "exact_moments", "gaussian_clone", "load_dataset",
+    "CLONE_VERSION", "CLONE_WITHOUT_LOCAL_CUE", "HIDDEN_CONTRASTS", "HiddenContrast", "RECIPE_VERSIONS", "check_options", "clone_splits", "exact_moments", "gaussian_clone", "load_dataset",
 ]
 
 _GENERATED: dict[str, Callable[..., Dataset]] = {
@@ -65,6 +66,35 @@ DATASETS = (*_GENERATED, *_FROM_FILES)
 
 CLONE_VERSION = 2
 """The recipe of `clone_splits` (1: one sample covariance for both splits); runs of a clone key on it."""
+
+RECIPE_VERSIONS = {"photos": PHOTOS_VERSION}
+"""Datasets whose recipe changed since runs of them were first stored: runs of them key on the version."""
+
+CLONE_WITHOUT_LOCAL_CUE = ("skewed_texture",)
+"""Tasks built so that their Gaussian clone has nothing local to find (docs/default_task.md): on them the
+data-vs-clone contrast of Fig. 3C is true by construction, a positive control; on any other dataset it is
+the papers' claim."""
+
+
+@dataclass(frozen=True)
+class HiddenContrast:
+    """A contrast between classes that a task builds beyond their second moments: a Gaussian clone
+    cannot see it, and a Gaussian class-covariance probe (`clone.gaussian_probe_accuracy`) must not."""
+
+    name: str
+    """In words, e.g. "real vs scrambled"."""
+    classes: tuple[int, ...]
+    """The classes on one side of the contrast."""
+    clone_ceiling: float
+    """The best test accuracy of a classifier blind to the contrast (photos: the template bit, 1/2)."""
+
+
+HIDDEN_CONTRASTS = {"photos": HiddenContrast("real vs scrambled", (2, 3), 0.5)}
+"""Tasks whose class signal a Gaussian clone must not keep, by design: notebook 03 probes it."""
+
+_OWN_TEST_MOMENTS = ("photos",)
+"""Datasets whose test split comes from other sources than the training split (``photos``: other
+photographs): their test clone is drawn from the test images' own moments (`clone_splits`)."""
 
 _MOMENTS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
     "nlgp": nlgp_moments,
@@ -91,7 +121,7 @@ def load_dataset(
         skewed_texture: n, sigma=1.0, amplitude=0.25, xi=2.0, size=16
         natural:        n, size=16, photos=DEFAULT_PHOTOS
         photos:         n, size=16, grayscale=True, amplitude=0.25, min_contrast=0.1,
-                        photos=PHOTOS
+                        scramble="window", photos=PHOTOS
         imagenet32:     batches=(1, ..., 10), limit=None
         cifar10:        batches=(1, ..., 5), limit=None
     n defaults to DEFAULT_SIZE[split] (40,000 train, 10,000 test).
@@ -143,8 +173,11 @@ def clone_splits(
     """The Gaussian clones of dataset ``name``'s train and test splits (with its ``options``).
 
     Where the generator knows the class moments (`exact_moments`), both clones are drawn
-    from them (seeds ``seed`` and ``seed + 1``). Otherwise the moments are the training
-    images' (a test set may be too small for a covariance), from two independent halves:
+    from them (seeds ``seed`` and ``seed + 1``). Where the test split comes from other sources
+    than the training split (``photos``: other photographs), each clone is drawn from its own
+    split's moments, so the data and the clone are scored on comparable test sets. Otherwise the
+    moments are the training images' (a test set may be too small for a covariance), from two
+    independent halves:
     the training clone from one random half (fixed by ``seed``), the test clone from the
     other. Drawn from one sample covariance, both clones would share its sampling noise,
     a pattern a network can learn and find again at test time; with exact moments or
@@ -154,6 +187,8 @@ def clone_splits(
     if moments is not None:
         return (gaussian_clone_from_moments(train, *moments, seed=seed),
                 gaussian_clone_from_moments(test, *moments, seed=seed + 1))
+    if name in _OWN_TEST_MOMENTS:
+        return gaussian_clone(train, seed=seed), gaussian_clone(test, seed=seed + 1)
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
     first, second = order[: len(train) // 2].sort().values, order[len(train) // 2 :].sort().values
     return (gaussian_clone(train, seed=seed, statistics=train.subset(first)),

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from imprf_utils.data import CLONE_VERSION, DATASETS, Dataset, check_options, clone_splits, load_dataset
+from imprf_utils.data import CLONE_VERSION, DATASETS, RECIPE_VERSIONS, Dataset, check_options, clone_splits, load_dataset
 from imprf_utils.errors import ConfigError
 from imprf_utils.models import MaskedFCN, replica_state, stack_states
 from imprf_utils.pruning import kept_fraction, magnitude_masks, random_masks, removal_round, top_magnitude_masks
@@ -297,12 +297,16 @@ def _load_data(key: str) -> tuple[Dataset, Dataset]:
 
 
 def store_key(config: ExperimentConfig) -> dict[str, Any]:
-    """What the run store hashes: the config, and for a clone run the version of the clone's recipe.
+    """What the run store hashes: the config, for a clone run the version of the clone's recipe, and
+    for a dataset whose recipe changed (``data.RECIPE_VERSIONS``) the version of its recipe.
 
     ``CLONE_VERSION`` 2: exact moments or independent halves (``data.clone_splits``); runs of
-    version 1 (one sample covariance for both splits) are not reused for it.
+    version 1 (one sample covariance for both splits) are not reused for it. ``photos`` 2: the
+    window scramble and the test clone from the test photographs; its version-1 runs are not
+    reused. Other datasets' keys are unchanged.
     """
-    return {**config.as_dict(), **({"clone_version": CLONE_VERSION} if config.clone else {})}
+    recipe = {"recipe_version": RECIPE_VERSIONS[config.dataset]} if config.dataset in RECIPE_VERSIONS else {}
+    return {**config.as_dict(), **({"clone_version": CLONE_VERSION} if config.clone else {}), **recipe}
 
 
 class Experiment:
