@@ -1,20 +1,26 @@
-"""The README's papermill commands run as written: the same command, with the smoke preset and
-temporary output paths swapped in.
+"""The README and its docs pages say what the code and the committed records say.
 
-Each ```bash block of README.md is split into commands (backslash continuations joined,
-comments dropped). Every papermill command is checked statically (its notebook exists, it
-declares every parameter the command passes, lists go with ``-y``); every one that needs no
-user data (no ``data_dir``) is also run from the repository's root with its options and
-parameters untouched, except that
+- The papermill commands of the README and of docs/*.md run as written: the same command, with the
+  smoke preset and temporary output paths swapped in. Each ```bash block is split into commands
+  (backslash continuations joined, comments dropped). Every papermill command is checked statically
+  (its notebook exists, it declares every parameter the command passes, lists go with ``-y``); every
+  one that needs no user data (no ``data_dir``) is also run from the repository's root with its
+  options and parameters untouched, except that
 
-- its preset file (``-f``) becomes ``presets/smoke.yaml`` (papermill applies ``-f`` before
-  ``-y`` and ``-p``, so the command's own parameters still apply on top of it);
-- its output notebook goes to a temporary folder;
-- ``-p figures_dir`` and ``-p run_store`` point into that folder (appended last, so they win).
+  - its preset file (``-f``) becomes ``presets/smoke.yaml`` (papermill applies ``-f`` before
+    ``-y`` and ``-p``, so the command's own parameters still apply on top of it);
+  - its output notebook goes to a temporary folder;
+  - ``-p figures_dir`` and ``-p run_store`` point into that folder (appended last, so they win).
+
+- docs/results.md's claims tables are the committed records, and every number of the README's
+  results-at-a-glance table is one of a committed record's or a figure's JSON.
+- The README stays a five-minute read (at most ~150 lines) that links every docs page; the pages
+  written for users wrap their prose, and the glossary defines the terms the README uses.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -30,6 +36,13 @@ from imprf_utils.claims import find_records, markdown_summary, read_claims_recor
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+RESULTS = ROOT / "docs" / "results.md"
+PAGES = [README, *sorted(DOCS.glob("*.md"))]
+"""Where the suite's commands are shown: the README and the docs pages."""
+USER_PAGES = ["docs/results.md", "docs/performance.md", "docs/sweeps.md", "docs/troubleshooting.md",
+              "docs/installing.md", "docs/glossary.md", "docs/running.md"]
+"""The docs pages written for users, each linked from the README."""
 SMOKE = ROOT / "presets" / "smoke.yaml"
 WITH_VALUE = {"-k", "--kernel", "--cwd", "-y", "--parameters_yaml", "-b", "--parameters_base64", "--engine",
               "--log-level", "--start-timeout", "--execution-timeout", "--language", "--prepare-only"}
@@ -48,8 +61,11 @@ def bash_commands(text: str) -> list[str]:
 
 
 def papermill_commands() -> list[list[str]]:
-    commands = [shlex.split(c, comments=True) for c in bash_commands(README.read_text(encoding="utf-8"))]
-    return [tokens for tokens in commands if tokens and Path(tokens[0]).name == "papermill"]
+    """Every papermill command of the README and the docs pages, each once."""
+    texts = [page.read_text(encoding="utf-8") for page in PAGES]
+    commands = dict.fromkeys(c for text in texts for c in bash_commands(text))
+    tokens = [shlex.split(c, comments=True) for c in commands]
+    return [t for t in tokens if t and Path(t[0]).name == "papermill"]
 
 
 def smoke_version(tokens: list[str], tmp: Path) -> list[str]:
@@ -96,6 +112,8 @@ RUNNABLE = [tokens for tokens in COMMANDS if "data_dir" not in passed_parameters
 
 def test_the_readme_shows_papermill_with_lists_passed_by_y():
     assert len(RUNNABLE) >= 2
+    readme = [shlex.split(c) for c in bash_commands(README.read_text(encoding="utf-8"))]
+    assert any(tokens and Path(tokens[0]).name == "papermill" for tokens in readme), "the README shows one notebook run"
     flat = [" ".join(tokens) for tokens in COMMANDS]
     assert any(" -y " in f" {c} " for c in flat), "show how to pass a list or a dict: -y \"seeds: [0, 1]\""
     for tokens in COMMANDS:
@@ -138,11 +156,96 @@ def test_the_readme_papermill_command_runs(tokens, tmp_path):
 
 
 @pytest.mark.parametrize("folders", [("figures/skewed_texture", "figures/nlgp"), ("results/photos_circular/photos",)], ids=" + ".join)
-def test_the_readme_claims_tables_are_the_committed_records(folders):
-    """The README's tables are generated from the records (python -m imprf_utils.claims figures/...), so the
-    text says what the committed notebooks measured: every row of every committed record is in it."""
+def test_the_results_page_claims_tables_are_the_committed_records(folders):
+    """docs/results.md's tables are generated from the records (python -m imprf_utils.claims figures/...), so
+    the text says what the committed notebooks measured: every row of every committed record is in it."""
     records = [read_claims_record(path) for folder in folders for path in find_records(ROOT / folder)]
     rows = [line for line in markdown_summary(records).splitlines() if line.startswith("| 0")]
     assert rows
-    text = README.read_text(encoding="utf-8")
+    text = RESULTS.read_text(encoding="utf-8")
     assert [row for row in rows if row not in text] == []
+    assert f"imprf_utils.claims {' '.join(folders)}`" in " ".join(text.split()), "say which command made the tables"
+
+
+def test_the_results_page_titles_the_photos_record_and_has_a_section_for_the_valid_null():
+    text = RESULTS.read_text(encoding="utf-8")
+    assert "## The circular-scramble photos task" in text
+    assert "results/README.md" in text.split("## Real photographs with a valid null", 1)[1]
+
+
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+FIGURE_REFERENCE = re.compile(r"Figs?\. [\dA-C]+(?:[–-][\dA-C]+)?")
+
+
+def _numbers(value: object) -> set[float]:
+    """The numbers a record or a figure's JSON holds, as the claims tables print them (3 significant digits),
+    and those written in its strings."""
+    if isinstance(value, bool):
+        return set()
+    if isinstance(value, (int, float)):
+        return {abs(float(value)), abs(float(f"{value:.3g}"))}
+    if isinstance(value, str):
+        return {float(n) for n in NUMBER.findall(value)}
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return set().union(*(_numbers(v) for v in value)) if value else {float(len(value))}
+    return set()
+
+
+def committed_numbers() -> set[float]:
+    """Every number of the committed claims records and figure JSONs, list lengths (e.g. 5 seeds) included."""
+    found: set[float] = set()
+    for path in sorted((ROOT / "figures").rglob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        found |= _numbers(data) | {float(len(v)) for v in (data.get("parameters") or {}).values() if isinstance(v, list)}
+    for row in (r for path in (ROOT / "figures").rglob("claims_*.json") for r in read_claims_record(path)["rows"]):
+        found.add(float(len(row["values"])))
+    return found
+
+
+def glance_rows() -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Results at a glance", 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines() if line.startswith("| 0")]
+
+
+def test_every_number_of_the_readme_results_at_a_glance_comes_from_a_committed_record():
+    rows = glance_rows()
+    assert [row.split("|")[1].strip() for row in rows] == [f"0{i}" for i in range(8)], "one line per notebook"
+    known = committed_numbers()
+    unknown = {}
+    for row in rows:
+        cells = FIGURE_REFERENCE.sub("", "|".join(row.split("|")[2:]))
+        numbers = [float(n) for n in NUMBER.findall(cells)]
+        missing = [n for n in numbers if n not in known]
+        if missing:
+            unknown[row.split("|")[1].strip()] = missing
+    assert not unknown, f"numbers in the README's results at a glance that no committed record holds: {unknown}"
+
+
+def test_the_readme_is_a_five_minute_read_that_links_every_docs_page():
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 150
+    for page in USER_PAGES:
+        assert f"({page})" in text, f"the README links {page}"
+    assert "make reproduce PRESET=smoke" in text and "1.5 h" in text
+
+
+@pytest.mark.parametrize("page", ["README.md", *USER_PAGES])
+def test_the_pages_wrap_their_prose(page):
+    """Lines of at most 120 characters, but for table rows (markdown cannot wrap them)."""
+    long = [n for n, line in enumerate((ROOT / page).read_text(encoding="utf-8").splitlines(), 1)
+            if len(line) > 120 and not line.startswith("|")]
+    assert long == [], f"{page}: lines {long} are over 120 characters"
+
+
+GLOSSARY_TERMS = ["IMP", "oneshot", "Random pruning", "Rewind step", "level", "round", "RF width", "RF-width ratio",
+                  "Compactness", "IPR", "NLGP", "Gaussian clone", "Kurtosis κ", "|κ − 3|", "Cavity score", "BatchNorm",
+                  "holds", "fails", "inconclusive", "Holm", "claim", "positive control", "sanity check", "margin",
+                  "Pinned numerics", "Preset", "Run store"]
+
+
+def test_the_glossary_defines_the_terms_the_readme_and_the_notebooks_use():
+    entries = " ".join(re.findall(r"^\*\*(.+?)\*\*", (ROOT / "docs" / "glossary.md").read_text(encoding="utf-8"), flags=re.M))
+    assert [term for term in GLOSSARY_TERMS if term.lower() not in entries.lower()] == []
