@@ -9,7 +9,7 @@ import pytest
 import scipy.stats
 import torch
 
-from imprf_utils.clone import gaussian_clone_from_moments
+from imprf_utils.clone import gaussian_clone_from_moments, gaussian_probe_accuracy
 from imprf_utils.data import Dataset, clone_splits, exact_moments, gaussian_clone, load_dataset
 from imprf_utils.synthetic import skewed_texture_moments
 from conftest import covariance_error
@@ -216,3 +216,31 @@ def test_without_known_moments_train_and_test_clones_come_from_disjoint_halves()
     unchanged[~torch.isin(torch.arange(len(train)), half)] -= 1.0  # the second half moves: only the test clone may
     other_train, other_test = clone_splits("cifar10", Dataset(unchanged, train.y, train.num_classes, "nlgp"), test, seed=1)
     assert torch.equal(other_train.x, clone_train.x) and not torch.equal(other_test.x, clone_test.x)
+
+
+def test_a_photos_test_clone_is_drawn_from_the_test_photographs():
+    """photos' test patches come from other photographs: each split's clone takes its own split's moments,
+    so the data and the clone are scored on comparable test sets."""
+    train = load_dataset("photos", n=800, size=8)
+    test = load_dataset("photos", split="test", n=400, size=8)
+    clone_train, clone_test = clone_splits("photos", train, test, seed=1, size=8)
+    assert torch.equal(clone_train.x, gaussian_clone(train, seed=1).x)
+    assert torch.equal(clone_test.x, gaussian_clone(test, seed=2).x)
+
+
+def test_the_gaussian_probe_sees_covariances_and_nothing_beyond_them():
+    """Two classes that differ in covariance are told apart; two with the same mean and covariance (one
+    Gaussian, one with Laplace pixels: kurtosis 6) are not, however non-Gaussian one of them is."""
+    g = torch.Generator().manual_seed(0)
+    n, d = 4000, 16
+    gaussian = torch.randn(n, d, generator=g, dtype=torch.float64)
+    stretched = gaussian * torch.linspace(0.25, 2.0, d, dtype=torch.float64)
+    laplace = torch.distributions.Laplace(0.0, 1 / math.sqrt(2)).sample((n, d)).double()
+    labels = torch.arange(n) % 2 == 1
+
+    def probe(a: torch.Tensor, b: torch.Tensor) -> float:
+        x = torch.where(labels[:, None], a, b)
+        return gaussian_probe_accuracy(x[: n // 2], labels[: n // 2], x[n // 2 :], labels[n // 2 :], components=8)
+
+    assert probe(stretched, torch.randn(n, d, generator=g, dtype=torch.float64)) > 0.7
+    assert abs(probe(laplace, torch.randn(n, d, generator=g, dtype=torch.float64)) - 0.5) < 0.04

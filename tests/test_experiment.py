@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from imprf_utils.analysis import level_summary
-from imprf_utils.data import CLONE_VERSION, gaussian_clone
+from imprf_utils.data import CLONE_VERSION, RECIPE_VERSIONS, gaussian_clone
 from imprf_utils.errors import ConfigError
 from conftest import CONFIG, TINY, assert_same_results, changed
 from imprf_utils.experiment import Experiment, ExperimentConfig, Level, load_data, run_experiment, run_experiments, stacked_parts
@@ -323,3 +323,12 @@ def test_a_progress_line_names_every_dataset_trained_together(tmp_path, monkeypa
     run_experiments([changed(TINY, superclasses=g, rounds=0, compare_levels=()) for g in ("semantic", "mod2")], run_store=tmp_path, device="cpu")
     assert ("skewed_texture (n=400, size=8, superclasses=semantic, hidden=(16, 16), steps=40) and "
             "skewed_texture (n=400, size=8, superclasses=mod2, hidden=(16, 16), steps=40) seeds [0]: dense") in log.read_text()
+
+
+def test_a_photos_run_keys_the_store_on_the_photos_recipe(tmp_path):
+    """photos' version-1 runs (circular scramble only, test clone from training halves) are never read as
+    version 2's; other datasets' keys stay as they were (the test above)."""
+    config = changed(TINY, dataset="photos", dataset_options={"n": 64, "size": 8})
+    stored = json.loads((Experiment(config, tmp_path).run.path / "config.json").read_text())
+    assert stored["recipe_version"] == RECIPE_VERSIONS["photos"] == 2
+    assert "recipe_version" not in json.loads((Experiment(TINY, tmp_path).run.path / "config.json").read_text())
