@@ -318,6 +318,48 @@ def rf_width(
     return width.masked_fill(n < max(min_weights, 1), float("nan"))
 
 
+def average_receptive_field(
+    mask: torch.Tensor,
+    image_shape: ImageShape,
+    *,
+    min_weights: int = 3,
+    periodic: bool = False,
+) -> torch.Tensor:
+    """The average receptive field: units' surviving pixels aligned on their centres, averaged over units.
+
+    mask (units, C*H*W) → (2H − 1, 2W − 1) float64; entry (H − 1 + dy, W − 1 + dx) is the share of
+    units (those with at least `min_weights` surviving pixels, channels collapsed) that keep the
+    pixel at offset (dy, dx) from their centre. A unit's centre is the pixel c minimizing
+    Σ_a d(p_a, c)² over its surviving pixels p_a (per axis, as d² separates): its centre of mass,
+    rounded, and on the torus (`periodic`) the minimum-image one, offsets then wrapped into
+    [−⌊L/2⌋, L − ⌊L/2⌋ − 1]. Local masks show a peak at the centre; random masks a low, flat field.
+    The entries sum to the mean number of surviving pixels. Fig. 1's summary panel.
+    """
+    pixels = _pixels(mask, image_shape)
+    _, h, w = image_shape
+    kept = pixels[pixels.flatten(1).sum(1) >= max(min_weights, 1)]
+    canvas = torch.zeros(2 * h - 1, 2 * w - 1, dtype=torch.float64, device=mask.device)
+    if len(kept) == 0:
+        return canvas
+    counts = kept.to(torch.float64)
+    centre_y = (counts.sum(2) @ _squared_distance_1d(h, periodic, mask.device)).argmin(1)  # (units,)
+    centre_x = (counts.sum(1) @ _squared_distance_1d(w, periodic, mask.device)).argmin(1)
+    unit, y, x = kept.nonzero(as_tuple=True)
+    dy, dx = y - centre_y[unit], x - centre_x[unit]
+    if periodic:
+        dy, dx = (dy + h // 2) % h - h // 2, (dx + w // 2) % w - w // 2
+    canvas.index_put_((dy + h - 1, dx + w - 1), torch.ones_like(dy, dtype=torch.float64), accumulate=True)
+    return canvas / len(kept)
+
+
+def near_centre_share(field: torch.Tensor, radius: int = 2) -> float:
+    """The share of an `average_receptive_field`'s mass within ``radius`` pixels (per axis) of its centre:
+    of the pixels a unit keeps, the fraction at most ``radius`` rows and columns from its centre."""
+    cy, cx = field.shape[0] // 2, field.shape[1] // 2
+    near = field[max(cy - radius, 0) : cy + radius + 1, max(cx - radius, 0) : cx + radius + 1].sum()
+    return float(near / field.sum()) if field.sum() > 0 else float("nan")
+
+
 def shuffle_positions(values: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Permute each row independently: the control "same weights at random positions".
 

@@ -254,6 +254,35 @@ def mask_grid_figure(masks: Mapping[str, torch.Tensor], image_shape: Sequence[in
     return fig
 
 
+def masks_and_fields_figure(
+    masks: Mapping[str, torch.Tensor], fields: Mapping[str, torch.Tensor], image_shape: Sequence[int], rows: int = 8, cols: int = 15
+) -> plt.Figure:
+    """Fig. 1: per method (the keys of ``masks``), its mask mosaic above its average receptive field.
+
+    Top row: the most connected units' first-layer masks (`mask_mosaic`), with a key (`mask_key`).
+    Bottom row: ``fields[method]`` (`metrics.average_receptive_field`), one colour scale for all,
+    the centre marked: where masks are local, a bright peak sits on the mark; where they are not,
+    the field is low and flat.
+    """
+    fig, axes = plt.subplots(2, len(masks), figsize=(5.2 * len(masks), 6.4), squeeze=False, layout="constrained",
+                             height_ratios=(3.6, 2.8))
+    top = max(float(f.max()) for f in fields.values())
+    for (title, mask), mosaic_ax, field_ax in zip(masks.items(), axes[0], axes[1]):
+        mosaic_ax.imshow(mask_mosaic(mask, image_shape, rows, cols), interpolation="nearest")
+        mosaic_ax.set_axis_off()
+        mosaic_ax.set_title(title, fontsize=10)
+        field = fields[title].cpu().numpy()
+        h, w = (field.shape[0] + 1) // 2, (field.shape[1] + 1) // 2
+        image = field_ax.imshow(field, cmap="magma", vmin=0, vmax=top, interpolation="nearest",
+                                extent=(-w + 0.5, w - 0.5, h - 0.5, -h + 0.5))
+        field_ax.plot([0], [0], marker="+", color="0.6", markersize=8)
+        field_ax.set_title(f"{title}: average receptive field", fontsize=9)
+        field_ax.set_xlabel("offset from the unit's centre (px)", fontsize=8)
+    fig.colorbar(image, ax=axes[1].tolist(), shrink=0.9, label="share of units keeping that pixel")
+    fig.legend(handles=mask_key(image_shape[0]), loc="upper left", bbox_to_anchor=(1.0, 0.95), frameon=False, fontsize=9)
+    return fig
+
+
 def band(ax: plt.Axes, table: pd.DataFrame, x: str, y: str, *, by: str = "method", log_x: bool = False) -> None:
     """Mean line with a min-max band over seeds, one line per value of ``by`` (Fig. 4's style).
 

@@ -11,6 +11,8 @@ import scipy.stats
 import torch
 
 from imprf_utils.metrics import (
+    average_receptive_field,
+    near_centre_share,
     binomial_null,
     cavity_scores,
     class_kurtosis,
@@ -400,3 +402,33 @@ def test_binomial_null_and_connection_counts():
     np.testing.assert_allclose(null.numpy(), 3 * scipy.stats.binom.pmf(range(5), 4, 7 / 12))
     with pytest.raises(ValueError):
         binomial_null(13, units=3, inputs=4)
+
+
+def test_average_receptive_field_aligns_blobs_on_their_centres_also_across_the_torus_edge():
+    """Two 3×3 blobs, one inside the image, one wrapping around its corner on the torus, give one 3×3
+    block of ones at the centre; a unit below min_weights is left out; the entries sum to the mean count."""
+    h = w = 8
+    blobs = torch.zeros(3, h, w, dtype=torch.bool)
+    blobs[0, 2:5, 3:6] = True
+    blobs[1, [7, 7, 7, 0, 0, 0, 1, 1, 1], [7, 0, 1] * 3] = True  # rows 7, 0, 1 x columns 7, 0, 1
+    blobs[2, 0, 0] = True  # one pixel: below min_weights
+    field = average_receptive_field(blobs.reshape(3, -1), (1, h, w), periodic=True)
+    expected = torch.zeros(2 * h - 1, 2 * w - 1, dtype=torch.float64)
+    expected[h - 2 : h + 1, w - 2 : w + 1] = 1.0
+    assert torch.equal(field, expected) and field.sum() == 9
+    assert near_centre_share(field, radius=1) == 1.0
+    inside = average_receptive_field(blobs[:1].reshape(1, -1), (1, h, w), periodic=False)
+    assert torch.equal(inside, expected)
+
+
+def test_average_receptive_field_of_random_masks_is_flat_and_of_blobs_is_peaked():
+    g = torch.Generator().manual_seed(0)
+    h = w = 16
+    scattered = torch.rand(200, h * w, generator=g) < 9 / (h * w)
+    blobs = torch.zeros(200, h, w, dtype=torch.bool)
+    for unit, (y, x) in enumerate(torch.randint(0, h - 3, (200, 2), generator=g).tolist()):
+        blobs[unit, y : y + 3, x : x + 3] = True
+    for periodic in (True, False):
+        local = near_centre_share(average_receptive_field(blobs.reshape(200, -1), (1, h, w), periodic=periodic))
+        spread = near_centre_share(average_receptive_field(scattered, (1, h, w), periodic=periodic))
+        assert local == 1.0 and spread < 0.4, (periodic, spread)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from imprf_utils.metrics import binomial_null
+from imprf_utils.metrics import average_receptive_field, binomial_null
 from PIL import Image
 
 from imprf_utils.plots import (
@@ -33,6 +33,7 @@ from imprf_utils.plots import (
     mask_grid_figure,
     mask_images,
     mask_mosaic,
+    masks_and_fields_figure,
     matched_pairs_figure,
     save_figure,
 )
@@ -273,3 +274,18 @@ def test_a_component_grid_draws_each_vector_on_its_own_symmetric_scale_between_g
         expected = (vector / vector.abs().max()).reshape(2, 2).double().numpy()
         np.testing.assert_allclose(shown[top : top + 2, left : left + 2], expected)
     assert shown.mask[0].all() and shown.mask[:, 3].all() and shown.mask[4:6, 4:6].all()  # lines, and no fourth vector
+
+
+def test_fig1_puts_each_methods_mosaic_above_its_average_receptive_field_on_one_colour_scale():
+    g = torch.Generator().manual_seed(0)
+    masks = {"IMP": torch.rand(40, 64, generator=g) < 0.2, "random": torch.rand(40, 64, generator=g) < 0.1}
+    fields = {name: average_receptive_field(mask, (1, 8, 8), periodic=True) for name, mask in masks.items()}
+    fig = masks_and_fields_figure(masks, fields, (1, 8, 8), rows=2, cols=3)
+    *panels, colorbar = fig.axes
+    assert [ax.get_title() for ax in panels] == ["IMP", "random", "IMP: average receptive field", "random: average receptive field"]
+    images = [ax.get_images()[0] for ax in panels[2:]]
+    top = max(float(f.max()) for f in fields.values())
+    assert all(image.get_clim() == (0, top) for image in images)
+    assert np.allclose(images[0].get_array(), fields["IMP"].numpy())
+    assert colorbar.get_ylabel() == "share of units keeping that pixel" and len(fig.legends) == 1
+    plt.close(fig)
