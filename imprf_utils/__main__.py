@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from imprf_utils.errors import ConfigError, RunStoreError
+from imprf_utils.errors import BAD_INPUT, ConfigError
 from imprf_utils.experiment import DEFAULT_RUN_STORE
 from imprf_utils.presets import load_preset
 from imprf_utils.robustness import sweep_matrix
@@ -111,12 +111,13 @@ def sweep(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; bad input (``errors.BAD_INPUT``) is one line on stderr and exit status 2, not a traceback."""
     p = parser()
     args = p.parse_args(argv)
     try:
         return sweep(args)
-    except (ConfigError, RunStoreError) as err:
-        p.error(str(err))  # exits with status 2
+    except BAD_INPUT as err:
+        p.exit(2, f"{p.prog}: error: {err}\n")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ control** (true by construction of the data or the method; it checks the pipelin
 Each notebook ends with::
 
     judged = judge(claims)
-    write_claims_record(judged, "03", dataset=..., preset=..., figures_dir=...)
+    write_claims_record(judged, "03", dataset=..., preset=preset, figures_dir=..., parameters=globals())
     claims_table(judged)
 
 ``python -m imprf_utils.claims figures/<dataset>`` prints the records as markdown tables.
@@ -23,7 +23,7 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,16 +256,20 @@ RECORD_FIELDS = ("kind", "claim", "figure", "direction", "margin", "n", "estimat
 
 
 def write_claims_record(
-    judged: pd.DataFrame, notebook: str, *, dataset: str, preset: str, figures_dir: str | Path | None
+    judged: pd.DataFrame, notebook: str, *, dataset: str, preset: str, figures_dir: str | Path | None,
+    parameters: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``claims_NN.json`` beside the notebook's figures (atomically); return its path.
 
-    JSON: {"notebook", "dataset", "preset", "commit" (the repository's git commit, or
-    null), "alpha" (the family's level), "rows": [{kind, claim, figure, direction,
-    margin, n, estimate, sd, lower, upper, alpha (the row's Holm level), verdict, unit,
-    values}]}.
+    JSON: {"notebook", "dataset", "preset", "changed" (the parameters that differ from the
+    preset's, e.g. {"steps": 200}: ``presets.changed_parameters`` of ``parameters``, the
+    notebook's ``globals()``; absent without ``parameters`` or for a preset outside presets/),
+    "commit" (the repository's git commit, or null), "alpha" (the family's level), "rows":
+    [{kind, claim, figure, direction, margin, n, estimate, sd, lower, upper, alpha (the row's
+    Holm level), verdict, unit, values}]}.
     """
     from imprf_utils.plots import provenance
+    from imprf_utils.presets import changed_parameters
 
     path = record_path(notebook, dataset, figures_dir)
     rows = []
@@ -276,10 +280,12 @@ def write_claims_record(
             out[key] = value.item() if isinstance(value, np.generic) else value
         out["values"] = [float(v) for v in row["values"]]
         rows.append(out)
+    changed = None if parameters is None else changed_parameters(parameters, preset)
     record = {
         "notebook": Path(notebook).name,
         "dataset": dataset,
         "preset": preset,
+        **({} if changed is None else {"changed": changed}),
         "commit": provenance({})["git_commit"],
         "alpha": float(judged["family_alpha"].iloc[0]),
         "rows": rows,

@@ -15,3 +15,7 @@ class UnsafePickleError(DataFormatError):
 
 class RunStoreError(RuntimeError):
     """The run store cannot be used (unwritable, or written by another schema version)."""
+
+
+BAD_INPUT = (ConfigError, DataFormatError, RunStoreError)
+"""What a command line reports as its message alone (it says what to do), without a traceback."""

@@ -2,13 +2,19 @@
 
 ``papermill -f presets/NAME.yaml notebook.ipynb out.ipynb`` injects a preset. Every
 notebook's ``parameters`` cell holds the ``default`` preset's values (a test checks it).
-``notebook_configs`` turns a preset or a notebook's parameters into its experiments.
+``notebook_configs`` turns a preset or a notebook's parameters into its experiments, after
+``check_parameter_names`` has refused a name no notebook or preset knows (a misspelled
+``-p step 200`` would otherwise train at the default scale).
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
-from collections.abc import Mapping, Sequence
+import difflib
+import functools
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,15 +46,102 @@ def load_preset(name: str | Path) -> dict[str, Any]:
     values = yaml.safe_load(path.read_text())
     if not isinstance(values, dict):
         raise ConfigError(f"preset {path}: expected 'name: value' lines, got {type(values).__name__}")
+    unknown = unknown_parameters(values)
+    if unknown:
+        raise ConfigError(f"preset {path}: {unknown}")
     return values
+
+
+@functools.cache
+def known_parameters() -> frozenset[str]:
+    """Every parameter of the suite: the names of presets/*.yaml (every notebook's parameters are
+    in presets/default.yaml, tests/test_notebooks.py checks it)."""
+    return frozenset(name for path in PRESETS_DIR.glob("*.yaml") for name in yaml.safe_load(path.read_text()))
+
+
+def unknown_parameters(names: Iterable[str]) -> str:
+    """What is wrong with the names no notebook or preset knows, each with the closest known one; "" if none."""
+    known = known_parameters()
+    problems = []
+    for name in dict.fromkeys(names):
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "no notebook or preset has it (presets/default.yaml lists them all)"
+            problems.append(f"unknown parameter {name!r}: {hint}")
+    return "; ".join(problems)
+
+
+PAPERMILL_CELL = "# Parameters\n"
+"""The first line of the cell papermill injects after a notebook's parameters cell."""
+
+
+def passed_parameters(namespace: Mapping[str, Any]) -> list[str]:
+    """The names papermill passed to a notebook (``-p``, ``-y``, ``-f``), from the namespace of its kernel.
+
+    They are the names its injected cell assigns, read from IPython's input history ``In``
+    (the namespace holds the notebook's own variables too). [] for a mapping that is not a
+    notebook's namespace (a preset), or a notebook run without papermill.
+    """
+    history = namespace.get("In")
+    if not isinstance(history, list):
+        return []
+    return [
+        target.id
+        for source in history
+        if isinstance(source, str) and source.startswith(PAPERMILL_CELL)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    ]
+
+
+def check_parameter_names(parameters: Mapping[str, Any]) -> None:
+    """Refuse a name passed to the notebook that no notebook or preset of the suite knows,
+    naming the closest known one; names the suite knows but this notebook does not use pass
+    silently (a preset passes them all)."""
+    unknown = unknown_parameters(passed_parameters(parameters))
+    if unknown:
+        raise ConfigError(unknown)
+
+
+LOCATIONS = frozenset({"preset", "run_store", "figures_dir", "data_dir"})
+"""Parameters that say where things are, not what is computed: never reported as changed."""
+
+
+def changed_parameters(parameters: Mapping[str, Any], preset: str) -> dict[str, Any] | None:
+    """The parameters whose value differs from preset ``preset``'s (``-p steps 200`` on top of a
+    preset), but for where files go (``LOCATIONS``); None when ``preset`` names no preset of
+    the suite (a copied preset file's name: its values are unknown here).
+
+    Call as ``changed_parameters(globals(), preset)`` in a notebook: the preset's names that
+    the notebook holds are compared (as JSON values: a tuple equals its list).
+    """
+    if preset not in preset_names():
+        return None
+
+    def plain(value: Any) -> Any:
+        return json.loads(json.dumps(value, default=str))
+
+    return {
+        name: plain(parameters[name])
+        for name, value in load_preset(preset).items()
+        if name in parameters and name not in LOCATIONS and plain(parameters[name]) != plain(value)
+    }
 
 
 def experiment_config(parameters: Mapping[str, Any], **changes: Any) -> ExperimentConfig:
     """The ExperimentConfig of a notebook's parameters (its other parameters are ignored).
 
     Call as ``experiment_config(globals(), seed=1)`` in a notebook: the fields of
-    ExperimentConfig are taken from the parameters cell (after papermill's injection).
+    ExperimentConfig are taken from the parameters cell (after papermill's injection), after
+    ``check_parameter_names``.
     """
+    check_parameter_names(parameters)
+    return _experiment_config(parameters, **changes)
+
+
+def _experiment_config(parameters: Mapping[str, Any], **changes: Any) -> ExperimentConfig:
     fields = {f.name for f in dataclasses.fields(ExperimentConfig)}
     values = {k: v for k, v in parameters.items() if k in fields}
     return ExperimentConfig.from_dict({**values, **changes})
@@ -87,7 +180,7 @@ def notebook_configs(
     check_notebook_parameters(parameters)
 
     def group(**variant: Any) -> list[ExperimentConfig]:
-        return [experiment_config(parameters, **changes, **variant, seed=seed) for seed in parameters["seeds"]]
+        return [_experiment_config(parameters, **changes, **variant, seed=seed) for seed in parameters["seeds"]]
 
     clone_levels = parameters.get("clone_compare_levels", parameters.get("compare_levels", ExperimentConfig.compare_levels))
     configs = NotebookConfigs(data=group(), clone=group(clone=True, compare_levels=clone_levels))
@@ -102,10 +195,12 @@ def notebook_configs(
 def check_notebook_parameters(parameters: Mapping[str, Any]) -> None:
     """The notebook parameters that are not ExperimentConfig fields, checked before any work.
 
-    ``seeds``: a non-empty list of distinct integers >= 0. ``compare_levels`` (when the
-    notebook has ``rounds``) must include ``rounds``: notebooks 03-06 compare IMP with oneshot
-    and random pruning at the last round.
+    First the names passed to the notebook (``check_parameter_names``). ``seeds``: a non-empty
+    list of distinct integers >= 0. ``compare_levels`` (when the notebook has ``rounds``) must
+    include ``rounds``: notebooks 03-06 compare IMP with oneshot and random pruning at the last
+    round.
     """
+    check_parameter_names(parameters)
     seeds = parameters.get("seeds")
     if not isinstance(seeds, (list, tuple)) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
         hint = " (papermill -p passes text: give lists with -y, e.g. -y \"seeds: [0, 1]\")" if isinstance(seeds, str) else ""

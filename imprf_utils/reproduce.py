@@ -28,12 +28,16 @@ from nbconvert import HTMLExporter
 
 from imprf_utils.claims import VERDICTS, estimate_text, find_records, read_claims_record, rollup
 from imprf_utils import plots
+from imprf_utils.errors import BAD_INPUT
 from imprf_utils.numerics import pin_this_process
 from imprf_utils.plots import FIGURES
 from imprf_utils.presets import load_preset
 from imprf_utils.train import PROGRESS_LOG
 
 TIMEOUT_S = 6 * 3600  # per cell: a killed kernel must not hang papermill forever
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+"""The kernel logs errors only: its one routine warning, "Kernel is running over TCP without
+encryption" (it listens on 127.0.0.1), would print for every notebook."""
 
 
 def run_notebook(
@@ -59,6 +63,7 @@ def run_notebook(
             cwd=str(notebook.parent),
             execution_timeout=TIMEOUT_S,
             progress_bar=sys.stderr.isatty(),
+            extra_arguments=KERNEL_ARGUMENTS,
         )
     return output, time.perf_counter() - start
 
@@ -119,7 +124,7 @@ def refresh_committed(notebook: Path) -> float:
     with trainings_printed():
         papermill.execute_notebook(
             str(notebook), str(notebook), kernel_name="python3", cwd=str(notebook.parent),
-            execution_timeout=TIMEOUT_S, progress_bar=sys.stderr.isatty(),
+            execution_timeout=TIMEOUT_S, progress_bar=sys.stderr.isatty(), extra_arguments=KERNEL_ARGUMENTS,
         )
     strip_volatile_metadata(notebook)
     return time.perf_counter() - start
@@ -240,7 +245,11 @@ def claims_html(record: dict) -> str:
         f'<td class="{row["verdict"]}">{row["verdict"]}</td></tr>'
         for row in record["rows"]
     )
-    source = f"dataset {record.get('dataset', '?')}, preset {record['preset']}, commit {str(record['commit'] or 'unknown')[:7]}"
+    changed = "".join(f" {name}={value}" for name, value in record.get("changed", {}).items())
+    source = (
+        f"dataset {record.get('dataset', '?')}, preset {record['preset']}{' changed:' + changed if changed else ''}, "
+        f"commit {str(record['commit'] or 'unknown')[:7]}"
+    )
     return (
         f"<p>Claims ({html.escape(source)}):</p><table><tr>{head}</tr>{body}</table>"
         f"<table><tr><th>kind</th><th>claim</th><th>figure</th><th>estimate [interval]</th><th>verdict</th></tr>{rows}</table>"
@@ -323,7 +332,9 @@ def write_index(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """The command line; bad input (``errors.BAD_INPUT``, raised here or in a notebook's kernel) is one
+    line on stderr and exit status 2, not a traceback."""
+    parser = argparse.ArgumentParser(prog="python -m imprf_utils.reproduce", description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="default", help="a presets/NAME.yaml name, or a YAML file's path")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default build/PRESET)")
     parser.add_argument(
@@ -334,6 +345,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
+    try:
+        return reproduce(args)
+    except BAD_INPUT as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+
+
+def reproduce(args: argparse.Namespace) -> int:
+    """Run the notebooks as ``main``'s arguments say, then write the index (or refresh them in place)."""
     pin_this_process()  # the kernels start with the pinned numerics (imprf_utils.numerics)
     if args.in_place or args.golden:
         for notebook in args.notebooks:
@@ -348,7 +367,13 @@ def main(argv: list[str] | None = None) -> int:
     executed = []
     for i, notebook in enumerate(args.notebooks, 1):
         print(f"[{i}/{len(args.notebooks)}] {notebook.name} with preset {name} ...", flush=True)
-        executed.append(run_notebook(notebook.resolve(), out_dir, preset, name, progress=True))
+        try:
+            executed.append(run_notebook(notebook.resolve(), out_dir, preset, name, progress=True))
+        except papermill.PapermillExecutionError as err:
+            bad_input = {cls.__name__: cls for cls in BAD_INPUT}
+            if err.ename not in bad_input:
+                raise
+            raise bad_input[err.ename](f"{notebook.name}: {err.evalue} (as run: {out_dir / notebook.name})") from err
         print(f"  done in {executed[-1][1]:.0f} s -> {executed[-1][0]}", flush=True)
     figures = figures_root(preset, args.notebooks[0].resolve().parent, name)
     index = write_index(out_dir, name, executed, figures, preset)

@@ -4,10 +4,15 @@ Every test process runs torch on one thread, and so do the subprocesses it start
 inherit OMP_NUM_THREADS and MKL_NUM_THREADS, set here over any pinned value): the tests'
 networks are too small to gain from a second thread, and test processes (pytest-xdist
 workers, Dask workers, notebook kernels) compete for the same cores.
+
+The tests compare bits across processes (Dask workers, notebook kernels, committed outputs),
+which holds with the suite's pinned numerics (imprf_utils/numerics.py): a plain ``pytest``
+that lacks them stops at once and says to run ``make test``.
 """
 
 import os
 
+ENVIRON = dict(os.environ)  # as the test process started: were the numerics pinned?
 os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
 import numpy as np  # noqa: E402
@@ -18,6 +23,23 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 from imprf_utils.experiment import Experiment, ExperimentConfig, run_experiment  # noqa: E402
+from imprf_utils.numerics import unpinned  # noqa: E402
+
+UNPINNED_KERNELS = {name: value for name, value in unpinned(ENVIRON).items() if not name.endswith("_NUM_THREADS")}
+"""The pinned kernel choices this process lacks (thread counts are the tests' own, set above)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Stop before collecting if the kernels are not pinned, unless pytest runs only notebooks (nbval)
+    under an emulated machine: tests/test_portability.py does so on purpose."""
+    notebooks_only = all(str(arg).split("::")[0].endswith(".ipynb") for arg in config.args)
+    if UNPINNED_KERNELS and not notebooks_only:
+        unset = ", ".join(f"{name}={value}" if value else f"{name} unset" for name, value in UNPINNED_KERNELS.items())
+        pytest.exit(
+            f"the tests need the suite's pinned numerics ({unset} here; imprf_utils/numerics.py): run `make test`, "
+            "or `.venv/bin/python -m imprf_utils.numerics -- .venv/bin/python -m pytest FILE`",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
 
 CONFIG = ExperimentConfig(
     dataset="skewed_texture",

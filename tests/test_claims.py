@@ -23,6 +23,7 @@ from imprf_utils.claims import (
     verdict,
     write_claims_record,
 )
+from imprf_utils.presets import load_preset
 
 ALPHA = 0.05
 
@@ -213,6 +214,21 @@ def test_record_round_trips(tmp_path):
     assert json.loads(path.read_text())["rows"][0]["n"] == 5
     with pytest.raises(ValueError, match="two-digit number"):
         write_claims_record(judged, "imp", dataset="d", preset="smoke", figures_dir=tmp_path)
+    assert "changed" not in record  # written without the notebook's parameters, like the records committed before the field
+
+
+def test_record_says_which_parameters_differ_from_its_preset(tmp_path):
+    """A notebook passes its globals(): `-p steps 200 -p run_store ...` on the smoke preset is recorded as
+    changed steps (a location is not a change); the same values as the preset record "changed": {}."""
+    judged, _ = committed_and_replicate()
+    smoke = load_preset("smoke")
+    notebook_globals = {**smoke, "steps": 200, "hidden": (32, 32), "run_store": str(tmp_path), "judged": judged}
+    path = write_claims_record(judged, "03", dataset="d", preset="smoke", figures_dir=tmp_path, parameters=notebook_globals)
+    assert read_claims_record(path)["changed"] == {"steps": 200}
+    path = write_claims_record(judged, "03", dataset="d", preset="smoke", figures_dir=tmp_path, parameters=smoke)
+    assert read_claims_record(path)["changed"] == {}
+    copied = write_claims_record(judged, "03", dataset="d", preset="mine", figures_dir=tmp_path / "mine", parameters=smoke)
+    assert "changed" not in read_claims_record(copied)  # a copied preset's values are unknown to the record
 
 
 def test_compare_records(tmp_path):

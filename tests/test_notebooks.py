@@ -1,30 +1,76 @@
 """The notebooks' structure and their agreement with the presets."""
 
 import ast
+import os
+import re
+import subprocess
+import sys
+import typing
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import papermill
 import yaml
 import pytest
 
-from imprf_utils import reproduce
+from imprf_utils import reproduce, robustness
 from imprf_utils.errors import ConfigError
-from imprf_utils.presets import experiment_config, load_preset, preset_names
+from imprf_utils.presets import experiment_config, load_preset, notebook_configs, passed_parameters, preset_names
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def parameter_lines(path: Path) -> dict[str, tuple[Any, str | None]]:
+    """name -> (default value, type hint as written or None) of the notebook's parameters cell:
+    ``steps: int = 2000  # comment`` or ``steps = 2000  # comment``, plain literals only."""
+    cells = [c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{path.name}: {len(cells)} cells tagged 'parameters' (papermill needs one)"
+    lines = {}
+    for node in ast.parse(cells[0].source).body:
+        assert isinstance(node, (ast.Assign, ast.AnnAssign)), f"{path.name}: the parameters cell holds assignments only"
+        if isinstance(node, ast.Assign):
+            lines[node.targets[0].id] = (ast.literal_eval(node.value), None)
+        else:
+            hint = node.annotation.value if isinstance(node.annotation, ast.Constant) else ast.unparse(node.annotation)
+            lines[node.target.id] = (ast.literal_eval(node.value), hint)
+    for line in cells[0].source.splitlines():
+        assert "#" in line, f"{path.name}: parameter line without a comment: {line!r}"
+    return lines
 
 
 def parameters_cell(path: Path) -> dict:
-    cells = [c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(cells) == 1, f"{path.name}: {len(cells)} cells tagged 'parameters' (papermill needs one)"
-    values = {}
-    for node in ast.parse(cells[0].source).body:
-        assert isinstance(node, ast.Assign), f"{path.name}: the parameters cell holds assignments only"
-        values[node.targets[0].id] = ast.literal_eval(node.value)  # plain literals only
-    for line in cells[0].source.splitlines():
-        assert "#" in line, f"{path.name}: parameter line without a comment: {line!r}"
-    return values
+    return {name: value for name, (value, _) in parameter_lines(path).items()}
+
+
+def satisfies(value: Any, hint: Any) -> bool:
+    """Whether a default value is of its type hint (int for float too, as PEP 484's numeric tower)."""
+    if typing.get_origin(hint) is typing.Union:
+        return any(satisfies(value, h) for h in typing.get_args(hint))
+    if typing.get_origin(hint) is list:
+        return isinstance(value, list) and all(satisfies(v, typing.get_args(hint)[0]) for v in value)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint) and not (hint is int and isinstance(value, bool))
+
+
+ANNOTATED = [
+    pytest.param(path, marks=pytest.mark.xfail(strict=True, reason="03's parameters cell is edited elsewhere: annotate it, drop this mark"))
+    if path.name.startswith("03_") else path
+    for path in NOTEBOOKS
+]
+
+
+@pytest.mark.parametrize("path", ANNOTATED, ids=lambda p: p.stem)
+def test_parameters_carry_type_hints_that_papermill_shows(path):
+    """``steps: int = 2000``: papermill --help-notebook shows each parameter's type (a hint it cannot
+    parse, e.g. ``str | None``, would hide the parameter), and every default is of its type."""
+    shown = papermill.inspect_notebook(str(path))
+    for name, (value, hint) in parameter_lines(path).items():
+        assert hint is not None, f"{path.name}: {name} has no type hint"
+        assert shown[name]["inferred_type_name"] == hint, f"{path.name}: papermill shows {name} as {shown[name]['inferred_type_name']}"
+        assert satisfies(value, eval(hint, {"Optional": typing.Optional})), f"{path.name}: {name} = {value!r} is no {hint}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -115,8 +161,56 @@ def test_a_missing_preset_file_is_named():
     ],
 )
 def test_notebook_parameters_are_checked_before_any_work(changes, message):
-    from imprf_utils.presets import notebook_configs
 
     parameters = {**load_preset("smoke"), **changes}
     with pytest.raises(ConfigError, match=message):
         notebook_configs(parameters)
+
+
+def kernel_namespace(passed: dict, **notebook_variables) -> dict:
+    """A notebook kernel's globals() after papermill passed ``passed``: its parameters cell (smoke
+    preset values here), the injected cell in IPython's input history ``In``, its own variables."""
+    injected = "# Parameters\n" + "".join(f"{name} = {value!r}\n" for name, value in passed.items())
+    return {**load_preset("smoke"), **passed, "In": ["", "preset = 'default'", injected, "import torch"], **notebook_variables}
+
+
+@pytest.mark.parametrize(
+    "build", [experiment_config, notebook_configs, robustness.pilot_configs], ids=lambda f: f.__name__
+)
+def test_a_misspelled_parameter_stops_before_any_work_naming_the_closest_one(build):
+    with pytest.raises(ConfigError, match=r"^unknown parameter 'step': did you mean 'steps'\?$"):
+        build(kernel_namespace({"step": 200}))
+    with pytest.raises(ConfigError, match=r"unknown parameter 'seed': did you mean 'seeds'\?; unknown parameter 'zzz': no notebook"):
+        build(kernel_namespace({"seed": 3, "zzz": 1}))
+
+
+def test_names_the_suite_knows_pass_silently_and_the_notebooks_own_variables_are_not_parameters():
+    passed = {"steps": 30, "examples": 2, "robustness_long_steps": 2}  # 02-06 use no 'examples', 00 no 'steps'
+    assert notebook_configs(kernel_namespace(passed, plt=object(), figures="x")).data[0].steps == 30
+    assert passed_parameters(kernel_namespace(passed, plt=object())) == list(passed)
+    assert passed_parameters(load_preset("smoke")) == []  # a preset is not a notebook's namespace
+
+
+def test_a_copied_preset_with_an_unknown_name_is_refused(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump({**load_preset("smoke"), "rounds_": 3}))
+    with pytest.raises(ConfigError, match=r"preset .*mine.yaml: unknown parameter 'rounds_': did you mean 'rounds'\?"):
+        load_preset(mine)
+
+
+@pytest.mark.notebooks
+def test_papermill_with_a_misspelled_parameter_fails_fast_with_the_closest_name(tmp_path):
+    """A real papermill run, as a user types it: the smoke preset (which passes names 02 does not use)
+    and ``-p step 200``; the kernel stops at the notebook's first library call, nothing trained."""
+    notebook = NOTEBOOKS[2]
+    assert notebook.name.startswith("02_")
+    command = [
+        sys.executable, "-m", "papermill", "-k", "python3", "--cwd", str(notebook.parent), "-f", str(ROOT / "presets" / "smoke.yaml"),
+        "-p", "step", "200", "-p", "run_store", str(tmp_path / "runs"), "-p", "figures_dir", str(tmp_path / "figures"),
+        str(notebook), str(tmp_path / notebook.name),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, "IMPRF_PROGRESS": "0"})
+    assert result.returncode != 0
+    assert "ConfigError: unknown parameter 'step': did you mean 'steps'?" in result.stderr, result.stderr[-3000:]
+    assert set(re.findall(r"unknown parameter '(\w+)'", result.stderr)) == {"step"}  # the preset's other names are silent
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "figures").exists()

@@ -2,14 +2,22 @@
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import nbformat
 import numpy as np
 import pytest
+import yaml
 
+from imprf_utils import reproduce
 from imprf_utils.claims import Claim, judge, write_claims_record
+from imprf_utils.presets import load_preset, preset_names
 from imprf_utils.reproduce import figure_caption, paper_figure, run_notebook, write_index
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PRESET = {"preset": "smoke", "dataset": "skewed_texture", "seeds": [0, 1], "hidden": [32, 32], "steps": 60, "rounds": 2}
 
@@ -123,3 +131,59 @@ def test_each_training_in_a_notebook_prints_on_the_terminal(tmp_path, capsys):
     assert re.search(r"^    two tiny networks: 30 steps, 2 networks, \d+ s$", printed, re.M), printed
     run_notebook(path, tmp_path, {"steps": 20}, "smoke")  # without progress: nothing printed
     assert "two tiny networks" not in capsys.readouterr().out
+
+
+def tiny_notebook(path: Path, code: str) -> Path:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell("x = 1  # a parameter", metadata={"tags": ["parameters"]}),
+                      nbformat.v4.new_code_cell(code)]
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.mark.notebooks
+def test_the_kernel_runs_without_its_tcp_warning(tmp_path, capfd, monkeypatch):
+    """The kernel's "running over TCP without encryption" warning would print for every notebook."""
+    path = tiny_notebook(tmp_path / "tiny.ipynb", "print(x)")
+    run_notebook(path, tmp_path, {"x": 2}, "smoke")
+    assert "without encryption" not in capfd.readouterr().err
+    monkeypatch.setattr(reproduce, "KERNEL_ARGUMENTS", [])  # the control: the kernel as it starts by default
+    run_notebook(path, tmp_path, {"x": 2}, "smoke")
+    assert "without encryption" in capfd.readouterr().err
+
+
+def test_a_config_error_is_one_line_not_a_traceback():
+    command = [sys.executable, "-m", "imprf_utils.reproduce", "--preset", "fast", "notebooks/00_data_and_gaussian_clone.ipynb"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"python -m imprf_utils.reproduce: error: unknown preset 'fast'; valid presets: {', '.join(preset_names())} (or a YAML file's path)"
+    ]
+
+
+@pytest.mark.notebooks
+def test_a_config_error_in_a_notebook_is_one_line_naming_the_notebook(tmp_path, capsys):
+    """The kernel's ConfigError (here: a copied preset's repeated seed, refused by notebook 04's first call)
+    is the command's one-line error, with the notebook as run, not papermill's traceback of the cell."""
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump({**load_preset("smoke"), "seeds": [0, 0], "run_store": str(tmp_path / "runs"),
+                                    "figures_dir": str(tmp_path / "figures")}))
+    notebook = ROOT / "notebooks" / "04_kurtosis.ipynb"
+    with pytest.raises(SystemExit) as exit:
+        reproduce.main(["--preset", str(mine), "--out", str(tmp_path / "out"), str(notebook)])
+    assert exit.value.code == 2
+    assert capsys.readouterr().err == (
+        "python -m imprf_utils.reproduce: error: 04_kurtosis.ipynb: seeds: got [0, 0], expected distinct seeds "
+        f"(a repeated seed trains the same network twice) (as run: {tmp_path / 'out' / notebook.name})\n"
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_report_says_which_parameters_differ_from_the_preset(report):
+    out, path, figures = report
+    judged = judge([Claim("claim", "local", "Fig. 4A", np.array([0.1, 0.2, 0.3]), "greater", 0.05)])
+    changed = {**load_preset("smoke"), "steps": 200}
+    write_claims_record(judged, path.stem, dataset="skewed_texture", preset="smoke", figures_dir=figures, parameters=changed)
+    index = write_index(out, "smoke", [(path, 1.0)], figures, PRESET).read_text()
+    assert "preset smoke changed: steps=200, commit" in index

@@ -17,7 +17,7 @@ from imprf_utils.robustness import Cell
 from conftest import TINY
 
 TINY_PRESET = {
-    **{k: v for k, v in TINY.as_dict().items() if k not in ("seed", "clone")},
+    **{k: v for k, v in TINY.as_dict().items() if k not in ("seed", "clone", "superclasses", "train_fraction")},
     "hidden": [16, 16],
     "compare_levels": [2],
     "seeds": [0, 1],
