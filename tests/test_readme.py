@@ -33,6 +33,9 @@ import pytest
 import yaml
 
 from imprf_utils.claims import find_records, markdown_summary, read_claims_record
+from imprf_utils import presets
+from imprf_utils.errors import ConfigError
+from imprf_utils.experiment import ExperimentConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -249,3 +252,28 @@ GLOSSARY_TERMS = ["IMP", "oneshot", "Random pruning", "Rewind step", "level", "r
 def test_the_glossary_defines_the_terms_the_readme_and_the_notebooks_use():
     entries = " ".join(re.findall(r"^\*\*(.+?)\*\*", (ROOT / "docs" / "glossary.md").read_text(encoding="utf-8"), flags=re.M))
     assert [term for term in GLOSSARY_TERMS if term.lower() not in entries.lower()] == []
+
+
+def raised(call) -> str:
+    """The message of the ConfigError that ``call`` raises."""
+    with pytest.raises(ConfigError) as error:
+        call()
+    return str(error.value)
+
+
+QUOTED_ERRORS = {
+    "unknown parameter": lambda: raised(lambda: presets.check_parameter_names({"In": ["# Parameters\nstep = 200\n"]})),
+    "unknown preset": lambda: raised(lambda: presets.load_preset("fast")),
+    "unknown dataset": lambda: raised(lambda: ExperimentConfig(dataset="mnist")),
+    "unknown dataset option": lambda: raised(lambda: ExperimentConfig(dataset_options={"sigmaa": 1.0})),
+    "rounds below compare_levels": lambda: raised(lambda: ExperimentConfig(rounds=3)),
+    "prune rate": lambda: raised(lambda: ExperimentConfig(prune_rate=1.0)),
+    "rewind step": lambda: raised(lambda: ExperimentConfig(steps=40, rewind_step=40)),
+}
+
+
+@pytest.mark.parametrize("case", QUOTED_ERRORS)
+def test_the_troubleshooting_page_quotes_the_codes_own_error_messages(case):
+    """docs/troubleshooting.md quotes each error as the code raises it today, so a changed message fails here."""
+    message = QUOTED_ERRORS[case]()
+    assert message in (ROOT / "docs" / "troubleshooting.md").read_text(encoding="utf-8"), message
