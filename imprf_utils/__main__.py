@@ -6,6 +6,7 @@
     python -m imprf_utils sweep --preset paper --data-dir /data/imagenet32 --executor slurm \\
         --partition gpu --gpus 1 --time-min 2880
     python -m imprf_utils sweep --preset gpu --robustness      # and notebook 07's pilot and matrix
+    python -m imprf_utils sweep --preset gpu --bn-regime       # and notebook 08's candidates and wide cells
 
 The notebooks then read the runs from the same run store: give them the same preset,
 ``data_dir`` and ``run_store``.
@@ -23,6 +24,7 @@ from typing import Any
 from imprf_utils.errors import BAD_INPUT, ConfigError
 from imprf_utils.experiment import DEFAULT_RUN_STORE
 from imprf_utils.presets import load_preset
+from imprf_utils.batchnorm_regime import sweep_regimes
 from imprf_utils.robustness import sweep_matrix
 from imprf_utils.sweep import preset_configs, run_sweep
 
@@ -40,6 +42,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ablations", action="store_true", help="also notebook 06's runs (superclasses, training fractions)")
     p.add_argument("--robustness", action="store_true", help="then notebook 07's pilot and matrix (skewed_texture)")
+    p.add_argument("--bn-regime", action="store_true", help="then notebook 08's candidates and wide cells (BatchNorm)")
     p.add_argument("--run-store", help="run store on a filesystem every worker sees (default: the preset's, else $IMPRF_RUN_STORE or runs/)")
     p.add_argument("--data-dir", help="folder of a real dataset's files, as the workers see it (default: the preset's)")
     p.add_argument("--device", help="auto, cpu or cuda, resolved on each worker (default: the preset's)")
@@ -97,9 +100,11 @@ def sweep(args: argparse.Namespace) -> int:
     print(f"sweep: {len(configs)} runs of preset {args.preset!r} into {run_store}, executor {args.executor}", flush=True)
     try:
         summaries = [run_sweep(configs, executor, run_store=run_store, device=device, threads=threads)]
+        parameters = preset if args.seeds is None else {**preset, "seeds": args.seeds}
         if args.robustness and not summaries[0].failed:
-            parameters = preset if args.seeds is None else {**preset, "seeds": args.seeds}
             summaries += sweep_matrix(parameters, executor, run_store=run_store, device=device, threads=threads)
+        if args.bn_regime and not summaries[0].failed:
+            summaries += sweep_regimes(parameters, executor, run_store=run_store, device=device, threads=threads)
     finally:
         if hasattr(executor, "get_executor"):  # a dask Client: close() leaves a remote cluster running
             executor.close()

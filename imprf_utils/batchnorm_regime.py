@@ -23,16 +23,18 @@ Per network, `robustness.network_table` gives the measures and the descriptive c
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import pandas as pd
 
-from imprf_utils.claims import Claim
+from imprf_utils.claims import Claim, judge
 from imprf_utils.errors import ConfigError
 from imprf_utils.experiment import ExperimentConfig
 from imprf_utils.presets import check_notebook_parameters, experiment_config
-from imprf_utils.robustness import MARGIN, per_cell
+from imprf_utils.robustness import MARGIN, configs_of, experiments_of, network_table, per_cell
+from imprf_utils.sweep import SweepSummary, run_sweep
 
 LOCAL = 0.05
 """A qualifying regime's IMP − random RF-width ratio lies below −LOCAL (the bound, not the mean)."""
@@ -149,3 +151,33 @@ def best_candidate(table: pd.DataFrame, qualified: pd.DataFrame, parameters: Map
     if winners:
         return min(winners, key=lambda name: means.loc[name, "imp_minus_random"])
     return max(eligible, key=lambda name: means.loc[name, "imp_accuracy"] - means.loc[name, "random_accuracy"])
+
+
+def chosen_candidate(parameters: Mapping[str, Any], candidates: Mapping[Regime, list[Any]]) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """From the candidates' experiments: their network table, which qualify (their rows judged among
+    themselves, Holm across them) and the best candidate (`best_candidate`), as notebook 08 computes them."""
+    table = network_table(candidates)
+    claims = criterion_claims(table, list(candidates))
+    qualified = qualifying(judge([claim for rows in claims.values() for claim in rows]), claims)
+    return table, qualified, best_candidate(table, qualified, parameters)
+
+
+def stored_wide_configs(parameters: Mapping[str, Any], run_store: str | os.PathLike) -> dict[Regime, list[ExperimentConfig]]:
+    """``wide_configs`` for the best candidate that the candidates stored in ``run_store`` pick."""
+    return wide_configs(parameters, chosen_candidate(parameters, experiments_of(candidate_configs(parameters), run_store))[2])
+
+
+def sweep_regimes(
+    parameters: Mapping[str, Any], executor: Any = None, *, run_store: str | os.PathLike, device: str = "auto",
+    threads: int | None = None,
+) -> list[SweepSummary]:
+    """The candidates, then (when none failed) the wide cells of the best one, through ``run_sweep``'s ``executor``.
+
+    What ``python -m imprf_utils sweep --bn-regime`` runs: notebook 08 then reads every run from the store.
+    """
+    candidates = configs_of(candidate_configs(parameters))
+    summaries = [run_sweep(candidates, executor, run_store=run_store, device=device, threads=threads)]
+    if not summaries[0].failed:
+        wide = configs_of(stored_wide_configs(parameters, run_store))
+        summaries.append(run_sweep(wide, executor, run_store=run_store, device=device, threads=threads))
+    return summaries

@@ -2,12 +2,17 @@
 
 import pandas as pd
 import pytest
+import yaml
 
 from imprf_utils import batchnorm_regime as regime
+from imprf_utils.__main__ import main
 from imprf_utils.batchnorm_regime import Regime
 from imprf_utils.claims import judge
 from imprf_utils.errors import ConfigError
+from imprf_utils.experiment import Experiment
 from imprf_utils.presets import load_preset, notebook_configs
+
+from conftest import TINY
 
 
 def test_the_photo_candidates_are_notebook_03s_runs_on_the_photos_bn_presets():
@@ -93,3 +98,21 @@ def test_the_best_candidate_is_the_most_local_qualifying_one_within_the_steps_li
     assert regime.best_candidate(TABLE, qualified, {**PARAMETERS, "bn_wide_steps_limit": 8000}) == "4x steps"
     nobody = qualified.assign(qualifies=False)
     assert regime.best_candidate(TABLE, nobody, PARAMETERS) == "photos"  # the most pressure (0.197) within the limit
+
+
+def test_the_sweep_command_trains_the_candidates_and_the_wide_cells_the_notebook_reads(tmp_path):
+    """``python -m imprf_utils sweep --bn-regime``: every candidate, then the wide cells of the best one."""
+    tiny = {
+        **{k: v for k, v in TINY.as_dict().items() if k not in ("seed", "clone", "superclasses", "train_fraction")},
+        "preset": "tiny", "hidden": [8], "compare_levels": [2], "seeds": [0, 1],
+        "bn_candidates": {"base": {}, "lr 0.4": {"lr": 0.4}}, "bn_wide_width": 12, "bn_wide_seeds": [0, 1],
+        "bn_wide_steps_limit": TINY.steps,
+    }
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text(yaml.safe_dump(tiny))
+    store = tmp_path / "runs"
+    assert main(["sweep", "--preset", str(preset), "--run-store", str(store), "--bn-regime", "--device", "cpu"]) == 0
+    regimes = {**regime.candidate_configs(tiny), **regime.stored_wide_configs(tiny, store)}
+    assert len(regimes) in (2 + 1, 2 + 2) and Regime("base", 12) in regimes
+    expected = {Experiment(c, store).run.path for group in regimes.values() for c in group}
+    assert expected <= {p.parent for p in store.glob("*/*/config.json")}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from imprf_utils import robustness
+from imprf_utils import batchnorm_regime, robustness
 from imprf_utils.experiment import Experiment
 from imprf_utils.presets import load_preset
 from imprf_utils.sweep import preset_configs
@@ -39,13 +39,16 @@ def test_notebook_runs_with_the_smoke_preset(path, run_store, tmp_path, monkeypa
 
 def test_the_notebooks_train_exactly_the_runs_of_their_preset(run_store, request):
     """After every notebook ran on one store, it holds the runs of ``preset_configs(smoke, ablations=True)``
-    and notebook 07's pilot and matrix (``python -m imprf_utils sweep --ablations --robustness``):
+    and notebook 07's pilot and matrix and notebook 08's candidates and wide cells
+    (``python -m imprf_utils sweep --ablations --robustness --bn-regime``):
     the sweep trains what the notebooks read, and no notebook trains a run of its own."""
     ran = {item.callspec.id for item in request.session.items if item.originalname == "test_notebook_runs_with_the_smoke_preset"}
     if ran != {path.stem for path in NOTEBOOKS} or request.session.testsfailed:
         pytest.skip("needs every notebook's smoke run, all passed, in this session")
     preset = load_preset("smoke")
     pilot, matrix = robustness.pilot_configs(preset), robustness.stored_matrix_configs(preset, run_store)
-    configs = preset_configs(preset, ablations=True) + robustness.configs_of(pilot) + robustness.configs_of(matrix)
+    regimes = {**batchnorm_regime.candidate_configs(preset), **batchnorm_regime.stored_wide_configs(preset, run_store)}
+    configs = [*preset_configs(preset, ablations=True), *robustness.configs_of(pilot), *robustness.configs_of(matrix),
+               *robustness.configs_of(regimes)]
     expected = {Experiment(c, run_store).run.path for c in configs}
     assert {p.parent for p in run_store.glob("*/*/config.json")} == expected
