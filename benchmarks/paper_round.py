@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     widths = (INPUT, args.hidden, args.hidden, args.hidden, CLASSES)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     detail = dict(device=name, torch=torch.__version__, images=args.images, test_images=args.test_images, widths=widths,
-                  steps=args.steps, precision=args.precision, batch=args.batch)
+                  steps=args.steps, precision=args.precision, batch=args.batch,
+                  step="CUDA graph" if device.type == "cuda" else "eager")  # train() captures the step on CUDA
     per_step = {}
     for case, k in (("imp", SEEDS), ("oneshot_random", 2 * ROUNDS)):
         per_step[case] = timed_round(widths, args.batch, k, data, test, args.steps, args.warmup, args.precision)

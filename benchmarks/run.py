@@ -11,6 +11,11 @@ GPU); a warm-up call of each side comes first and is not counted. Only public to
 are used for the reference sides: torch.mm on preallocated tensors for the GEMM
 roofline; DataLoader + nn.Linear + torch.nn.utils.prune + torch.optim.SGD for the
 common baseline.
+
+On a GPU our step is a CUDA graph captured once per train() call (imprf_utils.train): the
+timed calls of our loop run CUDA_STEPS times the steps, so the capture is spread over many
+steps as in the notebooks' calls (2000 steps a round), and the rooflines also time the eager
+step (``capture=False``) beside it, as ``ours_eager`` in their detail.
 """
 
 from __future__ import annotations
@@ -49,13 +54,17 @@ LR = 0.1
 SETTINGS = {
     "full": dict(
         paper_steps=10, paper_reps=7, default_steps=200, default_reps=9, stacked_steps=40, replica_steps=200, replica_reps=9,
-        cavity_reps=3, brute_weights=2000, brute_units=2, clone_classes=10, clone_reps=5,
+        baseline_steps=200, cavity_reps=3, brute_weights=2000, brute_units=2, clone_classes=10, clone_reps=5,
     ),
     "quick": dict(
         paper_steps=3, paper_reps=5, default_steps=100, default_reps=5, stacked_steps=20, replica_steps=100, replica_reps=5,
-        cavity_reps=1, brute_weights=300, brute_units=1, clone_classes=4, clone_reps=3,
+        baseline_steps=100, cavity_reps=1, brute_weights=300, brute_units=1, clone_classes=4, clone_reps=3,
     ),
 }
+CUDA_STEPS = 10
+"""On a GPU the calls of our loop in the rooflines and the replica comparison run this many times
+the steps (a call captures its step once). Not the common baseline: its DataLoader gathers 256
+rows one by one, milliseconds a step on a GPU, and both its sides run the same steps."""
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -131,11 +140,12 @@ def random_data(widths: tuple[int, ...], n: int, uint8: bool, device: torch.devi
 
 
 def train_call(model: MaskedFCN, data: DeviceData, test: DeviceData, steps: int, batch: int, seeds: list[int],
-               precision: str = "fp32"):
-    """One timed unit of our loop: `steps` SGD steps through the public train() (one evaluation at the end)."""
+               precision: str = "fp32", capture: bool | None = None):
+    """One timed unit of our loop: `steps` SGD steps through the public train() (one evaluation at the end);
+    ``capture``: train's (None: a CUDA graph on a GPU, eager on the CPU)."""
     return lambda: train(
         model, data, test, steps=steps, batch_size=batch, lr=LR, batch_seeds=seeds, eval_every=steps,
-        precision=precision,
+        precision=precision, capture=capture,
     )
 
 
@@ -196,7 +206,8 @@ def roofline(name: str, widths: tuple[int, ...], batch: int, steps: int, reps: i
 
     With replicas > 1 the detail also gives the GEMMs of `replicas` networks with their own
     tensors, one after another (``gemm_k_networks``): the reference above reuses one network's
-    tensors, hot in cache, which K networks' weights and activations are not.
+    tensors, hot in cache, which K networks' weights and activations are not. On a GPU the detail
+    also gives our loop with the eager step (``ours_eager``: no CUDA graph) and ``capture_speedup``.
     """
     seeds = list(range(replicas))
     model = masked_model(widths, tuple(seeds), device)
@@ -206,6 +217,8 @@ def roofline(name: str, widths: tuple[int, ...], batch: int, steps: int, reps: i
              "gemm": gemm_call(widths, batch, steps * replicas, device, precision)}
     if replicas > 1:
         cases["gemm_k_networks"] = gemm_call(widths, batch, steps, device, precision, networks=replicas)
+    if device.type == "cuda":
+        cases["ours_eager"] = train_call(model, data, test, steps, batch, seeds, precision, capture=False)
     t = interleaved(cases, reps, synchronizer(device))
     rate = {side: replicas * batch * steps / timing["median_s"] for side, timing in t.items()}
     ours, gemm = rate["ours"], rate["gemm"]
@@ -224,6 +237,11 @@ def roofline(name: str, widths: tuple[int, ...], batch: int, steps: int, reps: i
             "gemm_k_networks_samples_per_s": round(rate["gemm_k_networks"], 1),
             "fraction_of_gemm_k_networks": round(ours / rate["gemm_k_networks"], 4),
             "gemm_k_networks": rounded(t["gemm_k_networks"]),
+        }
+    if device.type == "cuda":
+        detail |= {
+            "ours_eager_samples_per_s": round(rate["ours_eager"], 1), "capture_speedup": round(ours / rate["ours_eager"], 3),
+            "ours_eager": rounded(t["ours_eager"]),
         }
     yield record(name, ours / gemm, "fraction", detail | machine(device))
 
@@ -275,7 +293,7 @@ def common_baseline_call(widths: tuple[int, ...], masks: list[torch.Tensor], dat
 
 
 def train_vs_common_baseline(s: dict, device: torch.device) -> Iterator[dict]:
-    widths, batch, steps = DEFAULT_FCN, 256, s["default_steps"]
+    widths, batch, steps = DEFAULT_FCN, 256, s["baseline_steps"]
     model = masked_model(widths, (0,), device)
     data = random_data(widths, 40_000, False, device, seed=0)
     test = random_data(widths, 256, False, device, seed=1)
@@ -405,6 +423,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     settings = {**SETTINGS["quick" if args.quick else "full"], "precision": args.precision}
+    if device.type == "cuda":
+        settings |= {key: CUDA_STEPS * settings[key] for key in ("paper_steps", "default_steps", "stacked_steps", "replica_steps")}
     for name in args.only or BENCHMARKS:
         for rec in BENCHMARKS[name](settings, device):
             rec["detail"]["mode"] = "quick" if args.quick else "full"

@@ -20,6 +20,13 @@ rows ``batch_indices(batch_seeds[r], ..., n_s) + start_s`` and is scored on its 
 (the test sets are of one size), so replicas of one batch seed on sets of one size (data and
 its Gaussian clone) see the same batch positions in different images. Each replica gets the
 bits it gets when trained alone on its set.
+
+The step on a GPU (``capture``): at the default width a step's time goes to launching its ~100
+kernels, not to arithmetic. So on CUDA the step (batch gather, forward, backward, masked
+gradient, fused SGD, loss sum) is captured once per `train` call as a CUDA graph and replayed:
+one copy of the batch's row indices and one graph launch a step. The graph replays the eager
+step's kernels on the same tensors, so it gives the eager step's bits (tests/test_train.py,
+on a GPU). The CPU has no graphs and runs the step eagerly, as it always has.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -40,6 +47,7 @@ from imprf_utils.data import Dataset
 from imprf_utils.models import MaskedFCN
 
 BLOCK = 100  # steps of batch indices drawn at once
+CAPTURE_WARMUP = 3  # eager steps (on a side stream) before the step is captured, as torch.cuda.graphs asks
 PRECISIONS = ("fp32", "tf32", "bf16")
 
 
@@ -56,9 +64,12 @@ def matmul_precision(precision: str, device: torch.device) -> Iterator[None]:
         torch.set_float32_matmul_precision(previous)
 
 
-def autocast(precision: str, device: torch.device) -> torch.autocast:
-    """bfloat16 autocast of the forward pass for "bf16" (disabled otherwise); the backward runs outside it."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+def autocast(precision: str, device: torch.device, cache: bool = True) -> torch.autocast:
+    """bfloat16 autocast of the forward pass for "bf16" (disabled otherwise); the backward runs outside it.
+
+    ``cache=False`` for a step captured as a CUDA graph: autocast's cast cache must not outlive a capture.
+    """
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16", cache_enabled=cache)
 
 
 @dataclass
@@ -267,6 +278,7 @@ def train(
     rewind_step: int | None = None,
     precision: str = "fp32",
     description: str = "train",
+    capture: bool | None = None,
 ) -> TrainResult:
     """Plain SGD (no momentum, no weight decay) from ``start_step`` to ``steps``.
 
@@ -281,8 +293,16 @@ def train(
     stay exactly zero; the update is `sgd_step`. If ``rewind_step`` lies in
     ``[start_step, steps)`` the state at that step (before its update) is returned as
     ``rewind_state``. ``precision``: see the module docstring.
+
+    ``capture``: replay the step as a CUDA graph after `CAPTURE_WARMUP` eager steps (same bits,
+    no launch overhead; see the module docstring). None: on CUDA, not elsewhere; True on a
+    device without CUDA graphs is a ValueError; False: eager everywhere.
     """
     device = train_data.x.device
+    if capture and device.type != "cuda":
+        raise ValueError(f"capture=True: the data are on {device}, and only CUDA replays a captured step; "
+                         "pass capture=None (capture on CUDA, eager elsewhere) or False")
+    capture = device.type == "cuda" if capture is None else capture
     model.train()
     params = list(model.parameters())
     for p in params:
@@ -299,6 +319,20 @@ def train(
     eval_steps, losses, accuracies = [], [], []
     rewind_state = None
     block_id, block = -1, None
+
+    def sgd_step_on(index: torch.Tensor) -> None:
+        """One step on the rows ``index``: forward, backward (masked weight gradients), `sgd_step`, loss summed."""
+        with autocast(precision, device, cache=not capture):
+            logits = model(train_data.inputs(index))  # (K, B, C)
+        target = train_data.y[index].expand(k, -1)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), target.flatten(), reduction="none").view(k, -1).mean(1)
+        loss.sum().backward()
+        sgd_step(params, lr)
+        loss_sum.add_(loss.detach())
+
+    graph = static_index = side_stream = None
+    if capture:
+        side_stream = torch.cuda.Stream(device)
     started = time.perf_counter()
     bar = tqdm(total=steps - start_step, desc=description, disable=not progress_enabled(), leave=False)
     with matmul_precision(precision, device):
@@ -312,19 +346,23 @@ def train(
                     for seed, s in distinct
                 ])  # (sources, BLOCK, B)
             index = block[0, step % BLOCK] if len(distinct) == 1 else block[which, step % BLOCK]  # (B,) or (K, B)
-            with autocast(precision, device):
-                logits = model(train_data.inputs(index))  # (K, B, C)
-            target = train_data.y[index].expand(k, -1)
-            loss = F.cross_entropy(logits.float().flatten(0, 1), target.flatten(), reduction="none").view(k, -1).mean(1)
-            loss.sum().backward()
-            sgd_step(params, lr)
-            loss_sum += loss.detach()
+            if graph is not None:
+                static_index.copy_(index)
+                graph.replay()
+            elif capture and step - start_step == CAPTURE_WARMUP:
+                graph, static_index = _captured(sgd_step_on, index)
+                graph.replay()
+            elif capture:
+                _on_side_stream(side_stream, sgd_step_on, index)
+            else:
+                sgd_step_on(index)
             seen += 1
             if (step + 1) % eval_every == 0 or step + 1 == steps:
                 eval_steps.append(step + 1)
                 losses.append(loss_sum / seen)
                 accuracies.append(accuracy(model, test_data, precision=precision, replica_sets=replica_sets))
-                loss_sum, seen = torch.zeros_like(loss_sum), 0
+                loss_sum.zero_()  # in place: a captured step adds to this tensor
+                seen = 0
             bar.update()
     bar.close()
     result = TrainResult(
@@ -335,6 +373,28 @@ def train(
     )
     report_progress(f"{description}: {steps - start_step} steps, {k} networks, {time.perf_counter() - started:.0f} s")
     return result
+
+
+def _captured(step_on: Callable[[torch.Tensor], None], index: torch.Tensor) -> tuple[torch.cuda.CUDAGraph, torch.Tensor]:
+    """``step_on(static_index)`` captured as a CUDA graph (nothing runs yet): a step is
+    ``static_index.copy_(rows)`` then ``graph.replay()``. The gradients must be None (`sgd_step`
+    leaves them so): the captured backward allocates them from the graph's own memory. Other
+    threads may use the GPU meanwhile (a sweep's threaded workers): only this thread's calls
+    that a capture forbids are errors."""
+    static_index = index.clone()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+        step_on(static_index)
+    return graph, static_index
+
+
+def _on_side_stream(stream: torch.cuda.Stream, step_on: Callable[[torch.Tensor], None], index: torch.Tensor) -> None:
+    """An eager warm-up step before a capture, on a side stream (torch.cuda.graphs: "warmup must
+    occur on a side stream"), ordered after and before the current stream's work."""
+    stream.wait_stream(torch.cuda.current_stream(stream.device))
+    with torch.cuda.stream(stream):
+        step_on(index)
+    torch.cuda.current_stream(stream.device).wait_stream(stream)
 
 
 def _checked_sets(

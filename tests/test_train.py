@@ -6,7 +6,7 @@ import torch
 from imprf_utils import models
 from imprf_utils.data import Dataset
 from imprf_utils.models import MaskedFCN
-from imprf_utils.train import BLOCK, PRECISIONS, DeviceData, batch_indices, sgd_step, train
+from imprf_utils.train import BLOCK, CAPTURE_WARMUP, PRECISIONS, DeviceData, batch_indices, sgd_step, train
 
 
 def _blobs(n: int, seed: int) -> DeviceData:
@@ -200,3 +200,58 @@ def test_precision_bf16_trains_in_bfloat16_with_float32_weights_and_tf32_is_fp32
 def test_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="valid ones are fp32, tf32, bf16"):
         train(MaskedFCN((8, 16, 2), seeds=(0,)), TRAIN, TEST, precision="fp16", **KW)
+
+
+def test_capture_is_refused_off_cuda_before_any_step():
+    """A captured step is a CUDA graph: asked for on the CPU, train refuses and leaves the model as it was."""
+    model = MaskedFCN((8, 16, 2), seeds=(0,))
+    before = {name: t.clone() for name, t in model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"capture=True: the data are on cpu, and only CUDA replays a captured step; "
+                                         r"pass capture=None \(capture on CUDA, eager elsewhere\) or False"):
+        train(model, TRAIN, TEST, capture=True, **KW)
+    assert all(torch.equal(before[name], t) for name, t in model.state_dict().items())
+
+
+CUDA_ONLY = pytest.mark.skipif(not torch.cuda.is_available(),
+                               reason="no CUDA device: the step is captured as a CUDA graph on CUDA only")
+
+
+def _cuda_case(case: str) -> tuple[MaskedFCN, DeviceData, DeviceData, dict]:
+    """A model, its data on the GPU and train's arguments: every path of the step that a graph captures."""
+    gen = torch.Generator().manual_seed(0)
+    if case == "stacked on two sets":  # uint8 with a mean per set, (K, B) rows, BatchNorm, a rewind inside the run
+        train_data = DeviceData.concat(SETS_TRAIN[:2], "cuda")
+        test_data = DeviceData.concat(SETS_TEST[:2], "cuda", means=train_data.mean)
+        model = MaskedFCN((9, 32, 32, 2), seeds=(0, 1, 2), batchnorm=True)
+        kwargs = dict(batch_seeds=[7, 8, 7], replica_sets=[0, 1, 1], steps=250, rewind_step=120)
+    else:  # float data, one batch for all replicas ((B,) rows), a retrain from a rewind step
+        train_data, test_data = (DeviceData(d.x.cuda(), d.y.cuda(), None) for d in (TRAIN, TEST))
+        model = MaskedFCN((8, 32, 32, 2), seeds=(0, 1))
+        kwargs = dict(batch_seeds=[7, 7], steps=250, start_step=30)
+    model.set_masks([torch.rand(model.replicas, *w.shape[1:], generator=gen) < 0.6 for w in model.weights[:-1]])
+    return model.cuda(), train_data, test_data, dict(batch_size=32, lr=0.1, eval_every=60, **kwargs)
+
+
+@CUDA_ONLY
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("case", ["stacked on two sets", "one batch, from a rewind step"])
+def test_cuda_captured_step_gives_the_bits_of_the_eager_step(case, precision, monkeypatch):
+    """On a GPU, the step captured as a CUDA graph and replayed gives the eager step's bits: weights,
+    BatchNorm statistics, losses, accuracies and the rewind state; and it is replayed, not run eagerly."""
+    replays = []
+    replay = torch.cuda.CUDAGraph.replay
+    monkeypatch.setattr(torch.cuda.CUDAGraph, "replay", lambda graph: replays.append(1) or replay(graph))
+    runs = {}
+    for capture in (False, True):
+        model, train_data, test_data, kwargs = _cuda_case(case)
+        runs[capture] = (model, train(model, train_data, test_data, precision=precision, capture=capture, **kwargs))
+        assert len(replays) == (kwargs["steps"] - kwargs.get("start_step", 0) - CAPTURE_WARMUP if capture else 0)
+    (eager, eager_result), (captured, captured_result) = runs[False], runs[True]
+    pairs = list(zip(eager.state_dict().items(), captured.state_dict().values()))
+    pairs += [(("train_loss", eager_result.train_loss), captured_result.train_loss),
+              (("test_accuracy", eager_result.test_accuracy), captured_result.test_accuracy)]
+    if eager_result.rewind_state is not None:
+        pairs += [((f"rewind {name}", t), captured_result.rewind_state[name]) for name, t in eager_result.rewind_state.items()]
+    differ = {name: float((a.double() - b.double()).abs().max()) for (name, a), b in pairs if not torch.equal(a, b)}
+    assert not differ, f"captured and eager steps differ (max |difference|): {differ}"
+    assert float(eager_result.test_accuracy[-1].min()) > 0.9
