@@ -47,6 +47,8 @@ from imprf_utils.train import PRECISIONS, DeviceData, matmul_precision, train  #
 
 PAPER_FCN = (3072, 1024, 1024, 1024, 1000)  # Redman et al. / Pellegrini & Biroli, ImageNet32
 DEFAULT_FCN = (256, 256, 256, 256, 4)  # the `default` preset: 16x16 skewed_texture, 4 classes
+WIDE_FCN = (256, 1024, 1024, 1024, 4)  # notebook 08's wide cells: the default task at the papers' hidden width
+WIDE_SEEDS = 5  # stacked seeds of a wide cell's timed step
 KEPT = 0.3  # fraction of each hidden layer's weights kept by the masks
 LR = 0.1
 
@@ -54,10 +56,12 @@ LR = 0.1
 SETTINGS = {
     "full": dict(
         paper_steps=10, paper_reps=7, default_steps=200, default_reps=9, stacked_steps=40, replica_steps=200, replica_reps=9,
+        wide_steps=10, wide_reps=7,
         baseline_steps=200, cavity_reps=3, brute_weights=2000, brute_units=2, clone_classes=10, clone_reps=5,
     ),
     "quick": dict(
         paper_steps=3, paper_reps=5, default_steps=100, default_reps=5, stacked_steps=20, replica_steps=100, replica_reps=5,
+        wide_steps=4, wide_reps=3,
         baseline_steps=100, cavity_reps=1, brute_weights=300, brute_units=1, clone_classes=4, clone_reps=3,
     ),
 }
@@ -123,8 +127,8 @@ def random_masks(widths: tuple[int, ...], replicas: int, generator: torch.Genera
     return [torch.rand(replicas, o, i, generator=generator) < KEPT for i, o in pairs]
 
 
-def masked_model(widths: tuple[int, ...], seeds: tuple[int, ...], device: torch.device) -> MaskedFCN:
-    model = MaskedFCN(widths, seeds=seeds)
+def masked_model(widths: tuple[int, ...], seeds: tuple[int, ...], device: torch.device, batchnorm: bool = False) -> MaskedFCN:
+    model = MaskedFCN(widths, seeds=seeds, batchnorm=batchnorm)
     model.set_masks(random_masks(widths, len(seeds), torch.Generator().manual_seed(sum(seeds) + 1)))
     return model.to(device)
 
@@ -186,6 +190,34 @@ def gemm_call(widths: tuple[int, ...], batch: int, steps: int, device: torch.dev
                         torch.mm(t["g"].t(), t["x"], out=t["dw"])
                         if index > 0:
                             torch.mm(t["g"], t["w"], out=t["dx"])
+
+    return run
+
+
+def batched_gemm_call(widths: tuple[int, ...], batch: int, steps: int, replicas: int, device: torch.device) -> Callable[[], None]:
+    """The GEMMs one SGD step of ``replicas`` stacked networks needs, as batched products (torch.bmm into
+    preallocated (K, ·, ·) tensors), `steps` times: ``gemm_call``'s products, K networks in each call, as a
+    stacked step does them and with nothing around them (no BatchNorm, masks, activations or SGD)."""
+    gen = torch.Generator().manual_seed(0)
+    layers = []
+    for i, o in zip(widths[:-1], widths[1:]):
+        t = {
+            "x": torch.randn(replicas, batch, i, generator=gen), "w": torch.randn(replicas, o, i, generator=gen) * 0.02,
+            "g": torch.randn(replicas, batch, o, generator=gen) * 0.01,
+        }
+        t = {k: v.to(device) for k, v in t.items()}
+        t["y"], t["dw"], t["dx"] = (torch.empty_like(t[k]) for k in ("g", "w", "x"))
+        layers.append(t)
+
+    def run() -> None:
+        for _ in range(steps):
+            for t in layers:
+                torch.bmm(t["x"], t["w"].transpose(1, 2), out=t["y"])
+            for index in range(len(layers) - 1, -1, -1):
+                t = layers[index]
+                torch.bmm(t["g"].transpose(1, 2), t["x"], out=t["dw"])
+                if index > 0:
+                    torch.bmm(t["g"], t["w"], out=t["dx"])
 
     return run
 
@@ -260,6 +292,28 @@ def train_roofline_fraction_default_fcn_stacked(s: dict, device: torch.device) -
     yield from roofline("train_roofline_fraction_default_fcn_stacked", DEFAULT_FCN, 256, s["stacked_steps"],
                         s["default_reps"], uint8=False, device=device, n_train=40_000, precision=s["precision"],
                         replicas=10)
+
+
+def train_roofline_fraction_wide_bn_stacked(s: dict, device: torch.device) -> Iterator[dict]:
+    """Notebook 08's wide cells, the most expensive science the suite runs on 2 cores: WIDE_SEEDS stacked
+    seeds of WIDE_FCN with BatchNorm (masks keeping KEPT), samples per second ÷ the same products as
+    batched GEMMs (``batched_gemm_call``) in the same process. What BatchNorm, the masks, ReLU and SGD add
+    around the GEMMs; the target is 0.85 on 2 CPU cores (fp32)."""
+    seeds = list(range(WIDE_SEEDS))
+    model = masked_model(WIDE_FCN, tuple(seeds), device, batchnorm=True)
+    data = random_data(WIDE_FCN, 40_000, False, device, seed=0)
+    test = random_data(WIDE_FCN, 256, False, device, seed=1)
+    steps = s["wide_steps"]
+    t = interleaved({"ours": train_call(model, data, test, steps, 256, seeds),
+                     "batched_gemm": batched_gemm_call(WIDE_FCN, 256, steps, WIDE_SEEDS, device)}, s["wide_reps"], synchronizer(device))
+    per_step = {side: timing["median_s"] / steps for side, timing in t.items()}
+    detail = {
+        "widths": WIDE_FCN, "batch": 256, "K": WIDE_SEEDS, "batchnorm": True, "masks_kept": KEPT, "steps_per_call": steps,
+        "ours_ms_per_step": round(1000 * per_step["ours"], 2), "batched_gemm_ms_per_step": round(1000 * per_step["batched_gemm"], 2),
+        "ours": rounded(t["ours"]), "batched_gemm": rounded(t["batched_gemm"]),
+    }
+    yield record("train_roofline_fraction_wide_bn_stacked", per_step["batched_gemm"] / per_step["ours"], "fraction",
+                 detail | machine(device))
 
 
 def common_baseline_call(widths: tuple[int, ...], masks: list[torch.Tensor], data: DeviceData, batch: int,
@@ -406,6 +460,7 @@ BENCHMARKS: dict[str, Callable[[dict, torch.device], Iterator[dict]]] = {
     "train_roofline_fraction_paper_fcn": train_roofline_fraction_paper_fcn,
     "train_roofline_fraction_default_fcn": train_roofline_fraction_default_fcn,
     "train_roofline_fraction_default_fcn_stacked": train_roofline_fraction_default_fcn_stacked,
+    "train_roofline_fraction_wide_bn_stacked": train_roofline_fraction_wide_bn_stacked,
     "train_vs_common_baseline": train_vs_common_baseline,
     "replicas_batched_vs_sequential": replicas_batched_vs_sequential,
     "cavity_exact_vs_bruteforce": cavity_exact_vs_bruteforce,  # also cavity_exact_seconds_3072x1024_10k
@@ -424,7 +479,7 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     settings = {**SETTINGS["quick" if args.quick else "full"], "precision": args.precision}
     if device.type == "cuda":
-        settings |= {key: CUDA_STEPS * settings[key] for key in ("paper_steps", "default_steps", "stacked_steps", "replica_steps")}
+        settings |= {key: CUDA_STEPS * settings[key] for key in ("paper_steps", "default_steps", "stacked_steps", "replica_steps", "wide_steps")}
     for name in args.only or BENCHMARKS:
         for rec in BENCHMARKS[name](settings, device):
             rec["detail"]["mode"] = "quick" if args.quick else "full"

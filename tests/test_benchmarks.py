@@ -66,3 +66,32 @@ def test_gemm_reference_of_k_networks_does_each_networks_products_on_its_own_ten
     outputs = {out.data_ptr() for _, _, out in first_step}
     assert len(outputs) == networks * per_network  # no two products write one tensor
     assert {out.data_ptr() for _, _, out in calls[networks * per_network :]} == outputs  # the next step reuses them
+
+
+def test_batched_gemm_reference_does_a_stacked_steps_products_as_one_bmm_each(monkeypatch):
+    """batched_gemm_call: per step, the forward, weight-gradient and input-gradient products (none for the
+    data) of K stacked networks, each as one torch.bmm over (K, ·, ·), and the products equal each network's."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import run
+
+    import torch
+
+    calls = []
+    bmm = torch.bmm
+    monkeypatch.setattr(torch, "bmm", lambda a, b, out: calls.append((a, b, out)) or bmm(a, b, out=out))
+    widths, replicas, steps, batch = (6, 5, 4, 3), 4, 2, 7
+    run.batched_gemm_call(widths, batch, steps, replicas, torch.device("cpu"))()
+    per_step = 2 * (len(widths) - 1) + (len(widths) - 2)
+    assert len(calls) == steps * per_step
+    assert all(a.shape[0] == b.shape[0] == out.shape[0] == replicas for a, b, out in calls)
+    a, b, out = calls[0]  # the first layer's forward, Y = X Wᵀ
+    assert out.shape == (replicas, batch, widths[1])
+    assert torch.allclose(out[2], a[2] @ b[2])
+
+
+def test_the_wide_batchnorm_roofline_is_one_of_the_benchmarks():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import run
+
+    assert "train_roofline_fraction_wide_bn_stacked" in run.BENCHMARKS
+    assert run.WIDE_FCN[1:-1] == (1024, 1024, 1024) and run.WIDE_SEEDS == 5
