@@ -343,12 +343,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--golden", type=Path, metavar="DIR", help="execute the notebooks with the smoke preset into DIR (tests/golden)"
     )
+    parser.add_argument(
+        "--results", action="store_true",
+        help="execute the notebooks with the preset into results/PRESET/, figures and claims records beside them (to commit)",
+    )
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
     try:
         return reproduce(args)
     except BAD_INPUT as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
+
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+"""The committed results of presets other than the default: results/<preset>/ (results/README.md)."""
+
+
+def write_results(notebooks: list[Path], preset: dict, name: str) -> int:
+    """Execute ``notebooks`` with ``preset`` into ``results/<name>/``, their figures and claims records
+    under ``results/<name>/<dataset>/``, without the volatile metadata: a preset's results, to commit."""
+    out_dir = RESULTS / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for i, notebook in enumerate(notebooks, 1):
+        print(f"[{i}/{len(notebooks)}] {notebook.name} with preset {name} -> {out_dir} ...", flush=True)
+        here = {**preset, "figures_dir": os.path.relpath(out_dir, notebook.resolve().parent)}  # papermill's cwd: the notebook's folder
+        output, seconds = run_notebook(notebook.resolve(), out_dir, here, name, progress=True)
+        strip_volatile_metadata(output)
+        print(f"  done in {seconds:.0f} s -> {output}", flush=True)
+    return 0
 
 
 def reproduce(args: argparse.Namespace) -> int:
@@ -362,6 +384,8 @@ def reproduce(args: argparse.Namespace) -> int:
         return 0
     preset = load_preset(args.preset)
     name = Path(args.preset).stem
+    if args.results:
+        return write_results(args.notebooks, preset, name)
     out_dir = args.out or Path("build") / name
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = []

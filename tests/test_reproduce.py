@@ -187,3 +187,19 @@ def test_report_says_which_parameters_differ_from_the_preset(report):
     write_claims_record(judged, path.stem, dataset="skewed_texture", preset="smoke", figures_dir=figures, parameters=changed)
     index = write_index(out, "smoke", [(path, 1.0)], figures, PRESET).read_text()
     assert "preset smoke changed: steps=200, commit" in index
+
+
+@pytest.mark.notebooks
+def test_results_are_written_under_results_preset_with_their_figures_and_no_volatile_metadata(tmp_path, monkeypatch):
+    """``--results``: a preset's committed results, results/<preset>/ (notebooks) and results/<preset>/<dataset>/."""
+    monkeypatch.setattr(reproduce, "RESULTS", tmp_path / "results")
+    monkeypatch.setenv("IMPRF_PROGRESS", "0")
+    smoke = tmp_path / "tiny.yaml"
+    smoke.write_text(yaml.safe_dump({**load_preset("smoke"), "run_store": str(tmp_path / "runs")}))
+    notebook = ROOT / "notebooks" / "00_data_and_gaussian_clone.ipynb"
+    assert reproduce.main(["--preset", str(smoke), "--results", str(notebook)]) == 0
+    executed = tmp_path / "results" / "tiny" / notebook.name
+    nb = nbformat.read(executed, as_version=4)
+    assert "papermill" not in nb.metadata and not any("papermill" in c.metadata for c in nb.cells)
+    assert list((tmp_path / "results" / "tiny" / "skewed_texture").glob("*.png"))
+    assert not list((tmp_path / "results" / "tiny").glob("*.html"))
