@@ -158,7 +158,12 @@ def test_the_readme_papermill_command_runs(tokens, tmp_path):
     assert output.parent == tmp_path and output.exists()
 
 
-@pytest.mark.parametrize("folders", [("figures/skewed_texture", "figures/nlgp"), ("results/photos_circular/photos",)], ids=" + ".join)
+RESULT_FOLDERS = sorted(str(p.parent.relative_to(ROOT)) for p in (ROOT / "results").glob("*/*/claims_[0-9][0-9].json"))
+"""Each committed preset's records other than the default's: results/<preset>/<dataset>."""
+
+
+@pytest.mark.parametrize("folders", [("figures/skewed_texture", "figures/nlgp"), *((f,) for f in dict.fromkeys(RESULT_FOLDERS))],
+                         ids=" + ".join)
 def test_the_results_page_claims_tables_are_the_committed_records(folders):
     """docs/results.md's tables are generated from the records (python -m imprf_utils.claims figures/...), so
     the text says what the committed notebooks measured: every row of every committed record is in it."""
