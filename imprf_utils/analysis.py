@@ -167,7 +167,7 @@ def first_layer_inputs(exp: Experiment, level: tuple[str, int], limit: int | Non
     return exp.model(level).layer_input(data.inputs(slice(None)), 0)[0], data.y
 
 
-def level_summary(exp: Experiment, *, kurtosis_samples: int | None = None, control_seed: int = 0) -> pd.DataFrame:
+def level_summary(exp: Experiment, *, kurtosis_samples: int | None = None, control_seed: int | None = None) -> pd.DataFrame:
     """One row per stored level of each method.
 
     Columns: method, level (IMP rounds of the sparsity), kept (fraction of hidden
@@ -176,8 +176,10 @@ def level_summary(exp: Experiment, *, kurtosis_samples: int | None = None, contr
     neighbour_ratio (compactness ÷ random placement; > 1 = blob-like), and
     ``kurtosis_summary``'s non_gaussianity, non_gaussianity_shuffled and
     non_gaussianity_excess over the first ``kurtosis_samples`` test images.
-    ``control_seed`` draws every random placement and shuffle.
+    ``control_seed`` draws every random placement and shuffle (None: the network's seed, so
+    the controls vary with the seed as the networks do).
     """
+    control_seed = exp.config.seed if control_seed is None else control_seed
     train_ds = exp.data[0]
     shape, periodic = train_ds.image_shape, train_ds.periodic
     rows = []
@@ -285,7 +287,7 @@ def learning_curves(experiments: list[Experiment], level: tuple[str, int] = DENS
     return pd.concat(tables, ignore_index=True)
 
 
-def connection_summary(exp: Experiment, *, radius: float = 2.0, control_seed: int = 0) -> pd.DataFrame:
+def connection_summary(exp: Experiment, *, radius: float = 2.0, control_seed: int | None = None) -> pd.DataFrame:
     """Pellegrini & Biroli's diagnostics of the first-layer masks, one row per stored level.
 
     Columns: method, level; ``empty`` (share of units with no connection) and
@@ -294,11 +296,11 @@ def connection_summary(exp: Experiment, *, radius: float = 2.0, control_seed: in
     > 1 = more empty and more crowded units than chance); ``near_pairs`` (share of pairs of
     a unit's surviving inputs at most ``radius`` px apart, from the locality maps S_sc + S_dc,
     displacements wrapped on a periodic dataset's torus),
-    ``near_pairs_shuffled`` (the same masks at random positions, drawn from ``control_seed``)
-    and ``near_pair_ratio``.
+    ``near_pairs_shuffled`` (the same masks at random positions, drawn from ``control_seed``;
+    None: the network's seed) and ``near_pair_ratio``.
     """
     shape, periodic = exp.data[0].image_shape, exp.data[0].periodic
-    generator = torch.Generator().manual_seed(control_seed)
+    generator = torch.Generator().manual_seed(exp.config.seed if control_seed is None else control_seed)
     rows = []
     for level in exp.stored_levels():
         mask = exp.masks(level)[0]
@@ -336,7 +338,7 @@ def kurtosis_summary(
     *,
     samples: int | slice | None = None,
     levels: Collection[int] | None = None,
-    control_seed: int = 0,
+    control_seed: int | None = None,
 ) -> pd.DataFrame:
     """Kurtosis of first-layer pre-activations at every stored level, with its control (Fig. 4B).
 
@@ -350,7 +352,7 @@ def kurtosis_summary(
     - ``non_gaussianity``: mean over units of (1/K) Σ_c |κ_c(h_i) − 3|;
     - ``non_gaussianity_shuffled``: the same with each unit's weights at random input
       positions (``shuffle_positions``; one generator per experiment seeded with
-      ``control_seed``, drawn level by level), and ``non_gaussianity_excess`` = the
+      ``control_seed``, None: the network's seed, drawn level by level), and ``non_gaussianity_excess`` = the
       difference.
     """
     return per_experiment(_kurtosis_rows, experiments, samples=samples, levels=levels, control_seed=control_seed)
@@ -358,10 +360,10 @@ def kurtosis_summary(
 
 @torch.no_grad()
 def _kurtosis_rows(
-    exp: Experiment, *, samples: int | slice | None, levels: Collection[int] | None = None, control_seed: int
+    exp: Experiment, *, samples: int | slice | None, levels: Collection[int] | None = None, control_seed: int | None
 ) -> pd.DataFrame:
     """``kurtosis_summary`` of one experiment, without its data and seed columns; each network loaded once."""
-    generator = torch.Generator().manual_seed(control_seed)
+    generator = torch.Generator().manual_seed(exp.config.seed if control_seed is None else control_seed)
     data = exp.test_inputs(samples)
     inputs = data.inputs(slice(None))
     rows = []
@@ -402,12 +404,12 @@ def gaussian_kurtosis_bound(dataset: Dataset) -> float:
     return 2 * math.sqrt(24 / smallest)
 
 
-def width_ratios(experiments: list[Experiment], *, control_seed: int = 0) -> pd.DataFrame:
+def width_ratios(experiments: list[Experiment], *, control_seed: int | None = None) -> pd.DataFrame:
     """RF width ÷ random placement of the first-layer masks at every stored level (Fig. 4A's measure).
 
     One row per experiment and stored level: data, seed, method, level and
     ``rf_width_ratio`` (``metrics.rf_width_ratio``, its shuffles drawn from
-    ``control_seed``; < 1 = local), equal to ``level_summary``'s column of the same
+    ``control_seed``, None: each network's seed; < 1 = local), equal to ``level_summary``'s column of the same
     ``control_seed``, without the other measures.
     """
     rows = []
@@ -420,7 +422,10 @@ def width_ratios(experiments: list[Experiment], *, control_seed: int = 0) -> pd.
                     **network_columns(exp),
                     method=level.method,
                     level=level.k,
-                    rf_width_ratio=rf_width_ratio(mask, train_ds.image_shape, periodic=train_ds.periodic, seed=control_seed),
+                    rf_width_ratio=rf_width_ratio(
+                        mask, train_ds.image_shape, periodic=train_ds.periodic,
+                        seed=exp.config.seed if control_seed is None else control_seed,
+                    ),
                 )
             )
     return pd.DataFrame(rows)

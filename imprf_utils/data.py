@@ -64,8 +64,11 @@ _FROM_FILES: dict[str, Callable[..., Dataset]] = {
 
 DATASETS = (*_GENERATED, *_FROM_FILES)
 
-CLONE_VERSION = 2
-"""The recipe of `clone_splits` (1: one sample covariance for both splits); runs of a clone key on it."""
+CLONE_VERSION = 3
+"""The recipe of `clone_splits`; runs of a clone key on it (`clone_version`). 1: one sample covariance for
+both splits; 2: exact moments or independent halves, the test clone drawn from ``seed + 1``, which is the
+next draw's training seed; 3: the splits drawn from ``2·seed`` and ``2·seed + 1``, so no two draws share a
+stream. Versions 2 and 3 are one recipe at seed 0, whose runs keep their version-2 key."""
 
 RECIPE_VERSIONS = {"photos": PHOTOS_VERSION}
 """Datasets whose recipe changed since runs of them were first stored: runs of them key on the version."""
@@ -173,7 +176,7 @@ def clone_splits(
     """The Gaussian clones of dataset ``name``'s train and test splits (with its ``options``).
 
     Where the generator knows the class moments (`exact_moments`), both clones are drawn
-    from them (seeds ``seed`` and ``seed + 1``). Where the test split comes from other sources
+    from them (generator seeds ``2·seed`` and ``2·seed + 1``: each data draw its own streams). Where the test split comes from other sources
     than the training split (``photos``: other photographs), each clone is drawn from its own
     split's moments, so the data and the clone are scored on comparable test sets. Otherwise the
     moments are the training images' (a test set may be too small for a covariance), from two
@@ -184,12 +187,13 @@ def clone_splits(
     independent halves it cannot.
     """
     moments = exact_moments(name, **options)
+    train_seed, test_seed = 2 * seed, 2 * seed + 1
     if moments is not None:
-        return (gaussian_clone_from_moments(train, *moments, seed=seed),
-                gaussian_clone_from_moments(test, *moments, seed=seed + 1))
+        return (gaussian_clone_from_moments(train, *moments, seed=train_seed),
+                gaussian_clone_from_moments(test, *moments, seed=test_seed))
     if name in _OWN_TEST_MOMENTS:
-        return gaussian_clone(train, seed=seed), gaussian_clone(test, seed=seed + 1)
-    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+        return gaussian_clone(train, seed=train_seed), gaussian_clone(test, seed=test_seed)
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(train_seed))
     first, second = order[: len(train) // 2].sort().values, order[len(train) // 2 :].sort().values
-    return (gaussian_clone(train, seed=seed, statistics=train.subset(first)),
-            gaussian_clone(test, seed=seed + 1, statistics=train.subset(second)))
+    return (gaussian_clone(train, seed=train_seed, statistics=train.subset(first)),
+            gaussian_clone(test, seed=test_seed, statistics=train.subset(second)))

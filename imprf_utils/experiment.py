@@ -83,8 +83,10 @@ class ExperimentConfig:
     """Directory of a real dataset's files."""
     clone: bool = field(default=False, metadata=DATA)
     """Train and test on the class-conditional Gaussian clone of the data instead."""
-    data_seed: int = field(default=0, metadata=DATA)
-    """Fixes synthetic data and the clone; the papers' three networks share one dataset."""
+    data_seed: int | None = field(default=None, metadata=DATA)
+    """Fixes the generated data, the clone and the training subset. None (the default): the seed's
+    own draw (``data_seed = seed``), so seeds vary the data as well as the network; a preset fixes
+    it where the data cannot be redrawn (the photographs: their intervals cover networks only)."""
     seed: int = 0
     """Fixes the initialization, the batch order and the random masks."""
     hidden: tuple[int, ...] = (256, 256, 256)
@@ -130,6 +132,8 @@ class ExperimentConfig:
             value = getattr(self, name)
             if not accepts(value):
                 raise ConfigError(_type_message(name, value, expected))
+        if self.data_seed is None:  # each seed its own data
+            object.__setattr__(self, "data_seed", self.seed)
         checks = [
             (self.dataset in DATASETS, f"dataset {self.dataset!r}: valid names are {', '.join(DATASETS)}"),
             (0.0 < self.prune_rate < 1.0, f"prune_rate {self.prune_rate}: must lie strictly between 0 and 1"),
@@ -185,7 +189,10 @@ class ExperimentConfig:
         shown = [name for name in (*DATA_FIELDS, "hidden", "batchnorm", "steps")
                  if name not in ("dataset", "clone", "dataset_options", "data_dir")]
         changed = [f"{key}={value}" for key, value in self.dataset_options.items()]
-        changed += [f"{name}={getattr(self, name)}" for name in shown if getattr(self, name) != defaults[name]]
+        changed += [
+            f"{name}={getattr(self, name)}" for name in shown
+            if getattr(self, name) != defaults[name] and not (name == "data_seed" and self.data_seed == self.seed)
+        ]
         return self.name + (f" ({', '.join(changed)})" if changed else "")
 
 
@@ -216,7 +223,7 @@ _FIELD_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dataset_options": (lambda v: isinstance(v, dict), "a mapping of option names to values, e.g. {n: 1200}"),
     "data_dir": (lambda v: v is None or isinstance(v, str), "None or a folder's path as a string"),
     "clone": (lambda v: isinstance(v, bool), "True or False"),
-    "data_seed": (_is_integer, "an integer >= 0"),
+    "data_seed": (lambda v: v is None or _is_integer(v), "None (each seed its own data) or an integer >= 0"),
     "seed": (_is_integer, "an integer >= 0 (one network's seed; a notebook's seeds are a list of them)"),
     "hidden": (_is_integer_tuple, "a list of positive layer widths, e.g. [256, 256, 256]"),
     "batchnorm": (lambda v: isinstance(v, bool), "True or False"),
@@ -300,13 +307,14 @@ def store_key(config: ExperimentConfig) -> dict[str, Any]:
     """What the run store hashes: the config, for a clone run the version of the clone's recipe, and
     for a dataset whose recipe changed (``data.RECIPE_VERSIONS``) the version of its recipe.
 
-    ``CLONE_VERSION`` 2: exact moments or independent halves (``data.clone_splits``); runs of
-    version 1 (one sample covariance for both splits) are not reused for it. ``photos`` 2: the
+    ``CLONE_VERSION`` (``data.clone_splits``): runs of an older recipe are not reused; at data seed 0
+    versions 2 and 3 draw the same bits, so those runs keep their version-2 key. ``photos`` 2: the
     window scramble and the test clone from the test photographs; its version-1 runs are not
     reused. Other datasets' keys are unchanged.
     """
     recipe = {"recipe_version": RECIPE_VERSIONS[config.dataset]} if config.dataset in RECIPE_VERSIONS else {}
-    return {**config.as_dict(), **({"clone_version": CLONE_VERSION} if config.clone else {}), **recipe}
+    clone_version = 2 if config.data_seed == 0 else CLONE_VERSION
+    return {**config.as_dict(), **({"clone_version": clone_version} if config.clone else {}), **recipe}
 
 
 class Experiment:

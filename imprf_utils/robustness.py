@@ -200,7 +200,7 @@ def imp_dynamics(exp: Experiment) -> dict[str, float]:
     )
 
 
-def network_table(matrix: Mapping[Cell, list[Experiment]], *, control_seed: int = 0) -> pd.DataFrame:
+def network_table(matrix: Mapping[Cell, list[Experiment]]) -> pd.DataFrame:
     """One row per cell and seed, at the last IMP round's sparsity.
 
     Columns: the cell's fields and ``cell`` (its label), seed; ``imp_ratio``,
@@ -208,7 +208,7 @@ def network_table(matrix: Mapping[Cell, list[Experiment]], *, control_seed: int 
     differences ``imp_minus_random``, ``imp_minus_oneshot``; ``imp_component``,
     ``random_component`` (``metrics.compactness_ratio``'s largest-component ratio, > 1 =
     blob-like); ``dense_accuracy``, ``imp_accuracy``, ``random_accuracy``; and
-    ``imp_dynamics``' removal_rho and weight_change. ``control_seed`` draws the random placements.
+    ``imp_dynamics``' removal_rho and weight_change. Each network's seed draws its random placements.
     """
     rows = []
     for cell, experiments in matrix.items():
@@ -218,9 +218,9 @@ def network_table(matrix: Mapping[Cell, list[Experiment]], *, control_seed: int 
             row: dict[str, Any] = dict(**cell._asdict(), cell=cell.label, seed=exp.config.seed)
             for method in ("imp", "oneshot", "random"):
                 mask = exp.masks((method, last))[0]
-                row[f"{method}_ratio"] = rf_width_ratio(mask, shape, periodic=periodic, seed=control_seed)
+                row[f"{method}_ratio"] = rf_width_ratio(mask, shape, periodic=periodic, seed=exp.config.seed)
                 if method != "oneshot":
-                    row[f"{method}_component"] = compactness_ratio(mask, shape, periodic=periodic, seed=control_seed)[0]
+                    row[f"{method}_component"] = compactness_ratio(mask, shape, periodic=periodic, seed=exp.config.seed)[0]
                     row[f"{method}_accuracy"] = exp.metrics((method, last))["final_accuracy"]
             row["dense_accuracy"] = exp.metrics(DENSE)["final_accuracy"]
             rows.append({**row, **imp_dynamics(exp)})

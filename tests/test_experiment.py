@@ -292,8 +292,20 @@ def test_a_clone_run_keys_the_store_on_the_clone_recipe(tmp_path):
     data, clone = Experiment(TINY, tmp_path), Experiment(changed(TINY, clone=True), tmp_path)
     assert json.loads((data.run.path / "config.json").read_text()) == json.loads(json.dumps({**TINY.as_dict(), "schema_version": SCHEMA_VERSION}))
     stored = json.loads((clone.run.path / "config.json").read_text())
-    assert stored["clone_version"] == CLONE_VERSION == 2
+    assert stored["clone_version"] == 2 and CLONE_VERSION == 3  # versions 2 and 3 draw the same bits at data seed 0
     assert clone.run.path.name == config_hash({**changed(TINY, clone=True).as_dict(), "clone_version": 2, "schema_version": SCHEMA_VERSION})
+    other_draw = Experiment(changed(TINY, clone=True, data_seed=1), tmp_path)
+    assert json.loads((other_draw.run.path / "config.json").read_text())["clone_version"] == 3
+
+
+def test_each_seed_draws_its_own_data_and_clone_and_no_two_draws_share_rows():
+    """data_seed follows the seed unless fixed; a clone's test split (stream 2s + 1) is not the next draw's training split."""
+    assert ExperimentConfig(seed=3).data_seed == 3 and ExperimentConfig(seed=3, data_seed=0).data_seed == 0
+    assert ExperimentConfig(seed=3).description == "skewed_texture"
+    assert ExperimentConfig(seed=3, data_seed=0).description == "skewed_texture (data_seed=0)"
+    draws = [load_data(changed(TINY, clone=True, data_seed=s)) for s in (0, 1)]
+    rows = [{tuple(row.tolist()) for row in split.x.flatten(1)[:50]} for train, test in draws for split in (train, test)]
+    assert all(not (a & b) for i, a in enumerate(rows) for b in rows[i + 1:])
 
 
 def test_a_description_names_what_a_config_changes():
