@@ -4,7 +4,8 @@ A claim is judged on per-network effects (one value per seed: the network is the
 with a claimed sign (``direction``) and a pre-registered smallest effect of interest
 (``margin``). Every row has a kind: a **claim** (what the paper asserts), a **positive
 control** (true by construction of the data or the method; it checks the pipeline), or a
-**sanity check** (a premise or confound the claims rest on).
+**sanity check** (a premise or confound the claims rest on). A row that restates an estimate
+another notebook judges (``same_as``) is shown for reference and judged there only.
 
 Each notebook ends with::
 
@@ -35,6 +36,9 @@ from scipy import stats
 KINDS = ("claim", "positive control", "sanity check")
 DIRECTIONS = ("greater", "less")
 VERDICTS = ("holds", "inconclusive", "fails")
+"""The roll-up's three verdicts; a row's verdict may also be BELOW_MARGIN (counted with holds, and apart)."""
+BELOW_MARGIN = "holds (below margin)"
+"""The effect is of the claimed sign but reliably smaller than the margin: real, and smaller than anything of interest."""
 SYMBOLS = {"greater": ">", "less": "<"}
 
 
@@ -97,23 +101,32 @@ def p_value(values: Sequence[float], *, direction: str) -> float:
 
 
 def verdict(values: Sequence[float], *, direction: str, margin: float, alpha: float = 0.05) -> str:
-    """The verdict on a claimed effect from one value per network: holds, fails or inconclusive.
+    """The verdict on a claimed effect from one value per network: holds, holds (below margin),
+    fails or inconclusive.
 
     With x the values (negated when ``direction == "less"``), n their number, x̄ their
     mean, s their standard deviation (ddof 1) and t = t_{1−α, n−1} the Student-t quantile:
 
-    - holds when the bound on the claimed side lies beyond 0:  x̄ − t s/√n > 0;
+    - holds when the bound on the claimed side lies beyond 0 (x̄ − t s/√n > 0) and the
+      other bound does not lie short of the margin;
+    - holds (below margin), ``BELOW_MARGIN``, when the interval lies wholly between 0 and
+      the margin: 0 < x̄ − t s/√n and x̄ + t s/√n < margin (the effect is real, of the claimed
+      sign, and reliably smaller than anything of interest);
     - fails when it does not hold and the other bound lies short of the margin:
       x̄ + t s/√n < margin (the effect is reliably smaller than anything of interest,
       or of the wrong sign);
     - inconclusive otherwise.
+
+    Each label is an error-controlled statement: an effect of 0 (or less) is called holds or
+    holds (below margin) with probability at most α, an effect of at least the margin is called
+    fails or holds (below margin) with probability at most α.
     """
     _check_claimed(direction, margin)
     _check_alpha(alpha)
     x = _effects(values) * (1 if direction == "greater" else -1)
     lower, upper = bounds(x, alpha=alpha)
     if lower > 0:
-        return "holds"
+        return BELOW_MARGIN if upper < margin else "holds"
     if upper < margin:
         return "fails"
     return "inconclusive"
@@ -130,6 +143,7 @@ class Claim:
     direction: str  # "greater" | "less": the claimed sign of the effect
     margin: float  # smallest effect of interest, > 0, pre-registered in the notebook
     unit: str = ""  # shown next to the estimate, e.g. "px"
+    same_as: str | None = None  # where this estimate is judged, e.g. "03, row 1": shown, not judged again
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -165,8 +179,9 @@ def judge(claims: Sequence[Claim], *, alpha: float = 0.05) -> pd.DataFrame:
 
     Each row's one-sided p-value (``p_value``) sets its Holm level α_row
     (``holm_alphas``); its verdict is ``verdict(values, alpha=α_row)`` and its interval
-    the pair of one-sided 1 − α_row bounds. Rows are ordered by kind (claim, positive
-    control, sanity check), then as given.
+    the pair of one-sided 1 − α_row bounds. A row with ``same_as`` (an estimate another
+    notebook judges) stays outside the family: its interval is at α and its verdict reads
+    "= <same_as>". Rows are ordered by kind (claim, positive control, sanity check), then as given.
 
     Columns: kind, claim, figure, direction, margin, n, estimate (the mean), sd,
     interval ("[lower, upper]"), verdict; then, for the record, lower, upper, alpha
@@ -176,11 +191,15 @@ def judge(claims: Sequence[Claim], *, alpha: float = 0.05) -> pd.DataFrame:
         raise ValueError("judge needs at least one Claim")
     _check_alpha(alpha)
     ps = [p_value(c.values, direction=c.direction) for c in claims]
-    levels = holm_alphas(ps, alpha)
+    judged = [i for i, c in enumerate(claims) if c.same_as is None]
+    levels = [alpha] * len(claims)
+    for i, level in zip(judged, holm_alphas([ps[i] for i in judged], alpha)):
+        levels[i] = level
     rows = []
     for c, p, level in zip(claims, ps, levels):
         x = np.asarray(c.values)
         lower, upper = bounds(x, alpha=level)
+        row_verdict = f"= {c.same_as}" if c.same_as is not None else verdict(x, direction=c.direction, margin=c.margin, alpha=level)
         rows.append(
             {
                 "kind": c.kind,
@@ -192,13 +211,14 @@ def judge(claims: Sequence[Claim], *, alpha: float = 0.05) -> pd.DataFrame:
                 "estimate": float(x.mean()),
                 "sd": float(x.std(ddof=1)),
                 "interval": f"[{_num(lower)}, {_num(upper)}]",
-                "verdict": verdict(x, direction=c.direction, margin=c.margin, alpha=level),
+                "verdict": row_verdict,
                 "lower": lower,
                 "upper": upper,
                 "alpha": level,
                 "p": p,
                 "family_alpha": alpha,
                 "unit": c.unit,
+                "same_as": c.same_as,
                 "values": c.values,
             }
         )
@@ -266,7 +286,7 @@ def write_claims_record(
     notebook's ``globals()``; absent without ``parameters`` or for a preset outside presets/),
     "commit" (the repository's git commit, or null), "alpha" (the family's level), "rows":
     [{kind, claim, figure, direction, margin, n, estimate, sd, lower, upper, alpha (the row's
-    Holm level), verdict, unit, values}]}.
+    Holm level), verdict, unit, values, and same_as for a row judged elsewhere}]}.
     """
     from imprf_utils.plots import provenance
     from imprf_utils.presets import changed_parameters
@@ -279,6 +299,8 @@ def write_claims_record(
             value = row[key]
             out[key] = value.item() if isinstance(value, np.generic) else value
         out["values"] = [float(v) for v in row["values"]]
+        if isinstance(row.get("same_as"), str):  # a DataFrame holds a missing one as NaN
+            out["same_as"] = row["same_as"]
         rows.append(out)
     changed = None if parameters is None else changed_parameters(parameters, preset)
     record = {
@@ -301,6 +323,19 @@ def write_claims_record(
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def referenced_row(same_as: str, *, dataset: str, figures_dir: str | Path | None) -> dict:
+    """The row that a reference ``same_as`` ("03, row 1": notebook 03's first row) names, from that
+    notebook's record beside the figures: where a restated estimate is judged."""
+    notebook, _, row = same_as.partition(", row ")
+    path = record_path(notebook, dataset, figures_dir)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no claims record of notebook {notebook}, which judges the row {same_as!r}; run notebook {notebook} first")
+    rows = read_claims_record(path)["rows"]
+    if not (row.isdigit() and 1 <= int(row) <= len(rows)):
+        raise ValueError(f"{same_as!r}: expected '<notebook>, row <n>' with n in 1..{len(rows)} (the rows of {path})")
+    return rows[int(row) - 1]
 
 
 def read_claims_record(path: str | Path) -> dict:
@@ -363,12 +398,22 @@ def _notebook_label(record: dict) -> str:
     return str(record["notebook"])
 
 
+def judged_rows(record: dict) -> list[dict]:
+    """The rows a record judges itself: not those restating another notebook's estimate (``same_as``)."""
+    return [row for row in record["rows"] if row.get("same_as") is None]
+
+
 def rollup(records: Sequence[dict]) -> pd.DataFrame:
-    """Counts of rows per notebook and kind: one column per verdict, plus the total."""
+    """Counts of rows per notebook and kind: one column per verdict (``VERDICTS``; holds (below
+    margin) counted with holds), "below margin" (how many of the holds those are), and the total.
+    A row judged in another notebook (``same_as``) is counted there only."""
     rows = pd.DataFrame(
-        [{"notebook": _notebook_label(r), "kind": row["kind"], "verdict": row["verdict"]} for r in records for row in r["rows"]],
+        [{"notebook": _notebook_label(r), "kind": row["kind"], "verdict": row["verdict"]} for r in records for row in judged_rows(r)],
         columns=["notebook", "kind", "verdict"],
     )
+    below = rows["verdict"] == BELOW_MARGIN
+    rows["verdict"] = rows["verdict"].where(~below, "holds")
+    rows["below margin"] = below.astype(int)
     table = (
         rows.groupby(["notebook", "kind"])["verdict"]
         .value_counts()
@@ -377,6 +422,7 @@ def rollup(records: Sequence[dict]) -> pd.DataFrame:
         .reset_index()
     )
     table.columns.name = None
+    table.insert(3, "below margin", rows.groupby(["notebook", "kind"])["below margin"].sum().to_numpy())
     table["total"] = table[list(VERDICTS)].sum(axis=1)
     order = np.lexsort((table["kind"].map(KINDS.index).to_numpy(), table["notebook"].to_numpy()))
     return table.iloc[order].reset_index(drop=True)
@@ -396,7 +442,7 @@ def markdown_summary(records: Sequence[dict]) -> str:
     records = sorted(records, key=_notebook_label)
     parts = []
     for kind in KINDS:
-        rows = [(r, row) for r in records for row in r["rows"] if row["kind"] == kind]
+        rows = [(r, row) for r in records for row in judged_rows(r) if row["kind"] == kind]
         if not rows:
             continue
         lines = [

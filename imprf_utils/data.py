@@ -45,7 +45,7 @@ from imprf_utils.synthetic import nlgp_classes, nlgp_dataset, nlgp_moments, skew
 
 __all__ = [
     "DATASETS", "DEFAULT_PHOTOS", "DEFAULT_SIZE", "PHOTOS", "SPLITS", "Dataset",
-    "CLONE_VERSION", "CLONE_WITHOUT_LOCAL_CUE", "HIDDEN_CONTRASTS", "HiddenContrast", "RECIPE_VERSIONS", "check_options", "clone_splits", "exact_moments", "gaussian_clone", "load_dataset",
+    "BY_CONSTRUCTION", "CLONE_VERSION", "CLONE_WITHOUT_LOCAL_CUE", "LOCAL_COMPONENTS", "SEMANTIC_SIGNAL", "HIDDEN_CONTRASTS", "HiddenContrast", "RECIPE_VERSIONS", "check_options", "clone_splits", "row_kind", "exact_moments", "gaussian_clone", "load_dataset",
 ]
 
 _GENERATED: dict[str, Callable[..., Dataset]] = {
@@ -73,10 +73,28 @@ stream. Versions 2 and 3 are one recipe at seed 0, whose runs keep their version
 RECIPE_VERSIONS = {"photos": PHOTOS_VERSION}
 """Datasets whose recipe changed since runs of them were first stored: runs of them key on the version."""
 
-CLONE_WITHOUT_LOCAL_CUE = ("skewed_texture",)
-"""Tasks built so that their Gaussian clone has nothing local to find (docs/default_task.md): on them the
-data-vs-clone contrast of Fig. 3C is true by construction, a positive control; on any other dataset it is
-the papers' claim."""
+CLONE_WITHOUT_LOCAL_CUE = "the clone has no local cue"
+"""Built so that the Gaussian clone has nothing local to find: the data-vs-clone contrasts of Figs. 3B-C."""
+LOCAL_COMPONENTS = "local non-Gaussian components"
+"""Built from local non-Gaussian sources: ICA of the data localizes (Fig. 2)."""
+SEMANTIC_SIGNAL = "the semantic grouping carries the signal"
+"""Built so that the ``"semantic"`` superclasses group by the local cue and ``mod<N>`` mixes it (notebook 06)."""
+
+BY_CONSTRUCTION: dict[str, frozenset[str]] = {
+    "skewed_texture": frozenset({CLONE_WITHOUT_LOCAL_CUE, LOCAL_COMPONENTS, SEMANTIC_SIGNAL}),
+    "nlgp": frozenset({LOCAL_COMPONENTS}),
+}
+"""What each generated dataset is built to have (docs/default_task.md). A row that asserts one of these
+on that dataset is true by construction; on real images it is the papers' claim."""
+
+
+def row_kind(dataset: str, construct: str) -> str:
+    """A claims row's kind: "positive control" where ``dataset`` is built so that ``construct`` holds
+    (``BY_CONSTRUCTION``), "claim" where it is the papers' assertion on data not built for it."""
+    known = {c for constructs in BY_CONSTRUCTION.values() for c in constructs}
+    if construct not in known:
+        raise ValueError(f"row_kind: unknown construct {construct!r}; known: {sorted(known)}")
+    return "positive control" if construct in BY_CONSTRUCTION.get(dataset.removesuffix("-clone"), ()) else "claim"
 
 
 @dataclass(frozen=True)

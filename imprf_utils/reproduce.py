@@ -26,7 +26,7 @@ import nbformat
 import papermill
 from nbconvert import HTMLExporter
 
-from imprf_utils.claims import VERDICTS, estimate_text, find_records, read_claims_record, rollup
+from imprf_utils.claims import BELOW_MARGIN, VERDICTS, estimate_text, find_records, read_claims_record, rollup
 from imprf_utils import plots
 from imprf_utils.errors import BAD_INPUT
 from imprf_utils.numerics import pin_this_process
@@ -161,7 +161,12 @@ def figures_root(preset: dict, notebooks_dir: Path, preset_name: str = "default"
     return plots.figures_root(None, preset_name)
 
 
-VERDICT_COLOURS = {"holds": "#1e8449", "inconclusive": "#7f8c8d", "fails": "#c0392b"}
+VERDICT_COLOURS = {"holds": "#1e8449", "below-margin": "#7d9c2f", "inconclusive": "#7f8c8d", "fails": "#c0392b"}
+
+
+def verdict_class(verdict: str) -> str:
+    """The report's CSS class of a verdict (a reference row, "= 03, row 1", has none)."""
+    return {BELOW_MARGIN: "below-margin"}.get(verdict, verdict if verdict in VERDICTS else "")
 SCALE_KEYS = ("dataset", "seeds", "hidden", "steps", "rounds", "prune_rate", "device")
 STYLE = (
     "body{font-family:sans-serif;margin:2em;max-width:80em}"
@@ -234,15 +239,16 @@ def scale_text(preset: Mapping[str, Any]) -> str:
 def claims_html(record: dict) -> str:
     """A notebook's claims: counts by kind and verdict, then each row's estimate and verdict."""
     counts = rollup([record])
-    head = "".join(f"<th>{v}</th>" for v in ("kind", *VERDICTS, "total"))
+    columns = [column for column in counts.columns if column != "notebook"]
+    head = "".join(f"<th>{v}</th>" for v in columns)
     body = "".join(
-        f"<tr><td>{html.escape(r['kind'])}</td>" + "".join(f"<td>{r[v]}</td>" for v in (*VERDICTS, "total")) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(str(r[v]))}</td>" for v in columns) + "</tr>"
         for r in counts.to_dict("records")
     )
     rows = "".join(
         f"<tr><td>{html.escape(row['kind'])}</td><td>{html.escape(row['claim'])}</td>"
         f"<td>{html.escape(str(row.get('figure', '')))}</td><td>{html.escape(estimate_text(row))}</td>"
-        f'<td class="{row["verdict"]}">{row["verdict"]}</td></tr>'
+        f'<td class="{verdict_class(row["verdict"])}">{html.escape(row["verdict"])}</td></tr>'
         for row in record["rows"]
     )
     changed = "".join(f" {name}={value}" for name, value in record.get("changed", {}).items())

@@ -30,10 +30,10 @@ from typing import Any, NamedTuple, TypeVar
 import pandas as pd
 import torch
 
-from imprf_utils.claims import Claim
+from imprf_utils.claims import Claim, referenced_row
 from imprf_utils.experiment import DENSE, Experiment, ExperimentConfig
 from imprf_utils.metrics import compactness_ratio, rf_width_ratio
-from imprf_utils.presets import check_notebook_parameters, experiment_config
+from imprf_utils.presets import check_notebook_parameters, experiment_config, notebook_configs
 from imprf_utils.sweep import SweepSummary, run_sweep
 
 Key = TypeVar("Key", bound=Hashable)
@@ -238,11 +238,23 @@ def per_cell(table: pd.DataFrame, column: str, cell: Cell) -> pd.Series:
     return rows.set_index("seed")[column]
 
 
-def cell_claims(table: pd.DataFrame, matrix_cells: list[Cell]) -> dict[Cell, Claim]:
-    """Per cell: IMP's masks are more local than random pruning's (RF-width ratio, IMP − random < 0)."""
+NOTEBOOK_03_ROW = "03, row 1"
+"""Notebook 03's first row, IMP − random on its data runs: the cell of those networks restates it."""
+
+
+def notebook_03_cell(matrix: Mapping[Cell, list[Experiment]], parameters: Mapping[str, Any]) -> Cell | None:
+    """The cell whose networks are notebook 03's data runs (the same configs), if the matrix has one."""
+    theirs = notebook_configs(parameters).data
+    return next((cell for cell, experiments in matrix.items() if [e.config for e in experiments] == theirs), None)
+
+
+def cell_claims(table: pd.DataFrame, matrix_cells: list[Cell], *, restated: Cell | None = None) -> dict[Cell, Claim]:
+    """Per cell: IMP's masks are more local than random pruning's (RF-width ratio, IMP − random < 0).
+    The ``restated`` cell (`notebook_03_cell`) is notebook 03's first row: shown, judged there."""
     return {
         cell: Claim("claim", f"{cell.label}: IMP more local than random (RF-width ratio, IMP − random)", "Fig. 1A, 4A",
-                    per_cell(table, "imp_minus_random", cell), "less", MARGIN)
+                    per_cell(table, "imp_minus_random", cell), "less", MARGIN,
+                    same_as=NOTEBOOK_03_ROW if cell == restated else None)
         for cell in matrix_cells
     }
 
@@ -272,15 +284,19 @@ def cause_claims(table: pd.DataFrame, matrix_cells: list[Cell]) -> list[Claim]:
     ]
 
 
-def task_verdicts(judged: pd.DataFrame, claims: Mapping[Cell, Claim]) -> pd.DataFrame:
+def task_verdicts(judged: pd.DataFrame, claims: Mapping[Cell, Claim], *, figures_dir: str | os.PathLike | None) -> pd.DataFrame:
     """The pre-registered rule for the default task: one row per task, its IMP-vs-random verdict in each cell.
 
     A task qualifies as a default when the row holds in every cell of the task trained for
     the preset's steps (every width, BatchNorm off and on) *and* the papers' width is among
     them; ``qualifies`` is False when a verdict is not "holds", and None (undecided) when all
-    hold but the papers' width was not run.
+    hold but the papers' width was not run. A restated cell's verdict is the one its own
+    notebook's record gives (`claims.referenced_row`, under ``figures_dir``).
     """
     verdict = dict(zip(judged.claim, judged.verdict))
+    for claim in claims.values():
+        if claim.same_as is not None:
+            verdict[claim.claim] = referenced_row(claim.same_as, dataset=DATASET, figures_dir=figures_dir)["verdict"]
     rows = []
     for task in dict.fromkeys(cell.task for cell in claims):
         mine = {cell: verdict[claim.claim] for cell, claim in claims.items() if cell.task == task and not cell.long}

@@ -11,6 +11,7 @@ from scipy import stats
 
 from imprf_utils import claims
 from imprf_utils.claims import (
+    BELOW_MARGIN,
     KINDS,
     Claim,
     claims_table,
@@ -50,6 +51,37 @@ def test_large_effect_holds_and_tiny_zero_effect_fails():
     assert verdict(rng.normal(0.05, 1.0, 5), direction="greater", margin=0.1) == "inconclusive"
 
 
+def test_below_margin_is_a_real_effect_smaller_than_the_margin_and_rarely_mislabels_one_that_is_not():
+    """An effect of half the margin, measured precisely, holds (below margin); an effect of at least the
+    margin is called so at rate at most α (at exactly the margin, about α: the upper bound is exact)."""
+    rng = np.random.default_rng(3)
+    assert verdict(rng.normal(0.05, 0.001, 5), direction="greater", margin=0.1) == BELOW_MARGIN
+    assert verdict(rng.normal(-0.05, 0.001, 5), direction="less", margin=0.1) == BELOW_MARGIN
+    assert verdict(rng.normal(0.2, 0.001, 5), direction="greater", margin=0.1) == "holds"
+    draws = 4000
+    at_margin = [verdict(rng.normal(0.1, 0.02, 5), direction="greater", margin=0.1) for _ in range(draws)]
+    rate = sum(v in (BELOW_MARGIN, "fails") for v in at_margin) / draws
+    assert ALPHA - binomial_tolerance(ALPHA, draws) <= rate <= ALPHA + binomial_tolerance(ALPHA, draws)
+    zero = [verdict(rng.normal(0, 1, 5), direction="greater", margin=0.5) for _ in range(draws)]
+    assert sum(v in ("holds", BELOW_MARGIN) for v in zero) / draws <= ALPHA + binomial_tolerance(ALPHA, draws)
+
+
+def test_a_row_judged_elsewhere_is_shown_outside_holms_family_and_counted_once(tmp_path):
+    rng = np.random.default_rng(8)
+    strong, weak = rng.normal(1, 0.1, 5), rng.normal(0.3, 0.2, 5)
+    alone = judge([Claim("claim", "weak", "—", weak, "greater", 0.1)])
+    with_reference = judge([
+        Claim("claim", "weak", "—", weak, "greater", 0.1),
+        Claim("claim", "strong, as notebook 03 measures it", "—", strong, "greater", 0.1, same_as="03, row 1"),
+    ])
+    assert with_reference.alpha.tolist() == [ALPHA, ALPHA] and with_reference.lower[0] == alone.lower[0]
+    assert with_reference.verdict.tolist() == [alone.verdict[0], "= 03, row 1"]
+    record = read_claims_record(write_claims_record(with_reference, "07", dataset="d", preset="default", figures_dir=tmp_path))
+    assert record["rows"][1]["same_as"] == "03, row 1" and "same_as" not in record["rows"][0]
+    assert rollup([record]).total.tolist() == [1]
+    assert "strong, as notebook 03" not in markdown_summary([record])
+
+
 def test_less_mirrors_greater():
     rng = np.random.default_rng(2)
     for _ in range(300):
@@ -59,8 +91,8 @@ def test_less_mirrors_greater():
 
 
 def test_verdict_agrees_with_scipy_one_sided_t_tests():
-    """holds iff the t-test of mean 0 rejects towards the claim; fails iff, not holding, the
-    t-test of mean = margin rejects towards smaller effects."""
+    """holds iff the t-test of mean 0 rejects towards the claim (below margin when the t-test of
+    mean = margin rejects towards smaller effects too); fails iff, not holding, that second test rejects."""
     rng = np.random.default_rng(3)
     seen = set()
     for _ in range(250):
@@ -71,10 +103,10 @@ def test_verdict_agrees_with_scipy_one_sided_t_tests():
         for direction, sign in (("greater", 1), ("less", -1)):
             holds = stats.ttest_1samp(x, 0.0, alternative=direction).pvalue < alpha
             short = stats.ttest_1samp(sign * x, margin, alternative="less").pvalue < alpha
-            expected = "holds" if holds else "fails" if short else "inconclusive"
+            expected = (BELOW_MARGIN if short else "holds") if holds else "fails" if short else "inconclusive"
             assert verdict(x, direction=direction, margin=margin, alpha=alpha) == expected
             seen.add(expected)
-    assert seen == {"holds", "fails", "inconclusive"}
+    assert seen == {"holds", BELOW_MARGIN, "fails", "inconclusive"}
 
 
 def test_zero_spread_uses_the_mean():
@@ -258,14 +290,15 @@ def test_rollup_and_markdown_summary(tmp_path, capsys):
         Claim("claim", "strong | effect", "Fig. 4A", rng.normal(1, 0.1, 5), "greater", 0.1),
         Claim("claim", "no effect", "—", rng.normal(0, 1e-3, 5), "greater", 0.1),
         Claim("positive control", "by construction", "Fig. 2", rng.normal(1, 0.1, 5), "greater", 0.1),
+        Claim("positive control", "real but small", "Fig. 2", rng.normal(0.05, 1e-3, 5), "greater", 0.1),
     ]
     path = write_claims_record(judge(rows), "04_kurtosis", dataset="d", preset="default", figures_dir=tmp_path)
     record = read_claims_record(path)
     table = rollup([record])
-    assert list(table.columns) == ["notebook", "kind", "holds", "inconclusive", "fails", "total"]
+    assert list(table.columns) == ["notebook", "kind", "holds", "below margin", "inconclusive", "fails", "total"]
     assert table.to_dict("records") == [
-        {"notebook": "04_kurtosis", "kind": "claim", "holds": 1, "inconclusive": 0, "fails": 1, "total": 2},
-        {"notebook": "04_kurtosis", "kind": "positive control", "holds": 1, "inconclusive": 0, "fails": 0, "total": 1},
+        {"notebook": "04_kurtosis", "kind": "claim", "holds": 1, "below margin": 0, "inconclusive": 0, "fails": 1, "total": 2},
+        {"notebook": "04_kurtosis", "kind": "positive control", "holds": 2, "below margin": 1, "inconclusive": 0, "fails": 0, "total": 2},
     ]
     text = markdown_summary([record])
     assert "**Claims**" in text and "**Positive controls**" in text and "Sanity checks" not in text
@@ -341,7 +374,8 @@ def test_committed_record_follows_the_verdict_rule(path):
     assert record["preset"] == committed_preset(path), "figures/ holds the default preset's records, results/<preset>/ another preset's"
     rows = record["rows"]
     again = judge(
-        [Claim(r["kind"], r["claim"], r["figure"], r["values"], r["direction"], r["margin"], r.get("unit", "")) for r in rows],
+        [Claim(r["kind"], r["claim"], r["figure"], r["values"], r["direction"], r["margin"], r.get("unit", ""), r.get("same_as"))
+         for r in rows],
         alpha=record["alpha"],
     )
     for row, (_, fresh) in zip(rows, again.iterrows()):

@@ -69,9 +69,9 @@ def test_report_shows_preset_claims_and_figures(report):
     assert "seeds 2 (0, 1)" in index and "hidden 32×32" in index
     notebook = section(index, "03_imp_vs_oneshot_vs_random</a> —")
     assert "42 s" in notebook and 'href="03_imp_vs_oneshot_vs_random.html"' in notebook
-    counts = re.findall(r"<tr><td>(claim|positive control)</td>((?:<td>\d+</td>){4})</tr>", notebook)
-    assert counts == [("claim", "<td>1</td><td>0</td><td>1</td><td>2</td>"),
-                      ("positive control", "<td>1</td><td>0</td><td>0</td><td>1</td>")]
+    counts = re.findall(r"<tr><td>(claim|positive control)</td>((?:<td>\d+</td>){5})</tr>", notebook)
+    assert counts == [("claim", "<td>1</td><td>0</td><td>0</td><td>1</td><td>2</td>"),
+                      ("positive control", "<td>1</td><td>0</td><td>0</td><td>0</td><td>1</td>")]
     assert "IMP is more local than random pruning" in notebook and "ICA &lt;beats&gt; PCA" in notebook
     assert 'class="fails">fails' in notebook
     assert 'src="../figures/skewed_texture/fig4a_rf_width_vs_sparsity.png"' in notebook

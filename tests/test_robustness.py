@@ -8,7 +8,7 @@ import yaml
 
 from imprf_utils import robustness
 from imprf_utils.__main__ import main
-from imprf_utils.claims import judge
+from imprf_utils.claims import Claim, judge, write_claims_record
 from imprf_utils.experiment import DENSE, Experiment
 from imprf_utils.metrics import rf_width_ratio
 from imprf_utils.presets import load_preset, notebook_configs
@@ -149,7 +149,24 @@ def test_the_default_rule_needs_every_cell_to_hold_and_the_papers_width(widths, 
                for w in widths for bn in (False, True) for task in ("base", "harder")}
     effects[Cell(widths[-1], True, "base", long=True)] = [-0.1, -0.11, -0.12, -0.1, -0.1]  # long cells do not count
     table, claims = claims_of(effects)
-    verdicts = robustness.task_verdicts(judge(list(claims.values())), claims)
+    verdicts = robustness.task_verdicts(judge(list(claims.values())), claims, figures_dir=None)
     assert verdicts.loc["harder", "qualifies"] == expected
     assert not verdicts.loc["base", "qualifies"] and verdicts.loc["base", "qualifies"] is not None
     assert list(verdicts.columns) == [*(f"{w}{bn}" for w in widths for bn in ("", ", BN")), "qualifies"]
+
+
+def test_the_cell_of_notebook_03s_networks_restates_its_first_row_and_takes_its_verdict_from_03s_record(matrix, tmp_path):
+    """Counted once: the cell is shown with "= 03, row 1", outside 07's Holm family; the rule reads 03's verdict."""
+    restated = robustness.notebook_03_cell(matrix, TINY_PRESET)
+    assert restated == Cell(16, False, "base")  # the preset's width, no BatchNorm, base task: 03's data runs
+    effects = {cell: [-0.1, -0.12, -0.11] for cell in matrix}
+    table = pd.DataFrame([dict(cell=c.label, seed=s, imp_minus_random=v) for c, vs in effects.items() for s, v in enumerate(vs)])
+    claims = robustness.cell_claims(table, list(effects), restated=restated)
+    judged = judge(list(claims.values()))
+    assert judged.set_index("claim").verdict[claims[restated].claim] == "= 03, row 1"
+    with pytest.raises(FileNotFoundError, match="run notebook 03 first"):
+        robustness.task_verdicts(judged, claims, figures_dir=tmp_path)
+    in_03 = judge([Claim("claim", "IMP is more local than random pruning", "Fig. 1A", [0.0, 0.01, -0.01], "less", 0.01)])
+    write_claims_record(in_03, "03", dataset=robustness.DATASET, preset="tiny", figures_dir=tmp_path)
+    verdicts = robustness.task_verdicts(judged, claims, figures_dir=tmp_path)
+    assert verdicts.loc["base", "16"] == in_03.verdict[0] != "holds" and verdicts.loc["base", "qualifies"] is False
