@@ -9,14 +9,17 @@ import scipy.stats
 import torch
 
 from imprf_utils.analysis import (
+    LAGGED_MIN_ROUNDS,
     connection_summary,
     first_layer,
     first_layer_inputs,
     gaussian_kurtosis_bound,
     kurtosis_summary,
+    lagged_correlations,
     lagged_localization,
     level_summary,
     notebook_runs,
+    partial_spearman,
     per_seed,
     per_seed_spearman,
     width_ratios,
@@ -191,24 +194,115 @@ def test_width_ratios_are_level_summarys(experiment):
     assert set(table.data) == {"data"} and set(table.seed) == {CONFIG.seed}
 
 
-def test_lagged_localization_pairs_the_excess_at_k_with_the_drop_to_k_plus_one():
+def imp_tables(excess, ratio, *, data="data", seed=0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``kurtosis_summary`` and ``width_ratios`` rows of one network's IMP levels 0, 1, …: e(k) and r(k)."""
+    index = pd.DataFrame(dict(data=data, seed=seed, method="imp", level=range(len(excess))))
+    return index.assign(non_gaussianity_excess=list(excess)), index.assign(rf_width_ratio=list(ratio))
+
+
+def networks(series) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``imp_tables`` of several networks, (e, r) pairs, seeds 0, 1, …, stacked."""
+    tables = [imp_tables(e, r, seed=seed) for seed, (e, r) in enumerate(series)]
+    return pd.concat([k for k, _ in tables], ignore_index=True), pd.concat([w for _, w in tables], ignore_index=True)
+
+
+def test_lagged_localization_pairs_each_rounds_changes_with_the_next_rounds():
     rng = np.random.default_rng(2)
     keys = [(which, seed, method, level) for which in ("data", "clone") for seed in (0, 1)
-            for method, levels in (("imp", range(4)), ("random", [3])) for level in levels]
+            for method, levels in (("imp", range(5)), ("random", [3, 4])) for level in levels]
     index = pd.DataFrame(keys, columns=["data", "seed", "method", "level"])
     kurtosis = index.assign(non_gaussianity_excess=rng.normal(size=len(index)))
     widths = index.assign(rf_width_ratio=rng.uniform(0.5, 1, size=len(index))).sample(frac=1, random_state=0)
     lag = lagged_localization(kurtosis, widths)
-    assert len(lag) == 2 * 2 * 3  # levels 0, 1, 2 have a following level
+    assert len(lag) == 2 * 2 * 3 and set(lag.level) == {1, 2, 3}  # levels 1, 2, 3 have both neighbours; random has none
     for row in lag.itertuples():
         def at(table, column, level):
             rows = table[(table.data == row.data) & (table.seed == row.seed) & (table.method == "imp") & (table.level == level)]
             return float(rows[column].iloc[0])
-        assert row.excess == at(kurtosis, "non_gaussianity_excess", row.level)
-        assert row.drop == pytest.approx(at(widths, "rf_width_ratio", row.level) - at(widths, "rf_width_ratio", row.level + 1))
+        e = {k: at(kurtosis, "non_gaussianity_excess", k) for k in (row.level - 1, row.level, row.level + 1)}
+        r = {k: at(widths, "rf_width_ratio", k) for k in (row.level - 1, row.level, row.level + 1)}
+        assert row.excess == e[row.level]
+        assert row.excess_change == pytest.approx(e[row.level] - e[row.level - 1])
+        assert row.localization_next == pytest.approx(r[row.level] - r[row.level + 1])
+        assert row.localization == pytest.approx(r[row.level - 1] - r[row.level])
+        assert row.excess_change_next == pytest.approx(e[row.level + 1] - e[row.level])
+
+
+def test_partial_spearman_of_the_lagged_test_is_the_formula_by_hand():
+    """Ranks x = 2 1 3 5 4, y = 1 3 2 4 5 against k = 1 … 5: ρ = 1 − 6Σd²/(n(n² − 1)) = 1 − Σd²/20 gives
+    ρ_xk = 0.8, ρ_yk = 0.9, ρ_xy = 0.6, so ρ_xy·k = (0.6 − 0.8 · 0.9) / √((1 − 0.8²)(1 − 0.9²)) = −0.12 / √0.0684."""
+    x, y, k = [20.0, 10.0, 30.0, 50.0, 40.0], [0.1, 0.3, 0.2, 0.4, 0.5], [1, 2, 3, 4, 5]
+    assert partial_spearman(pd.Series(x), pd.Series(y), pd.Series(k)) == pytest.approx(-0.12 / np.sqrt(0.0684), rel=1e-12)
+
+
+def test_partial_spearman_of_the_lagged_test_is_scipys_rhos_combined_with_ties():
+    rng = np.random.default_rng(3)
+    k = np.repeat(np.arange(6), 2)  # ties in the given variable too
+    x, y = k + rng.normal(size=12), np.round(k + rng.normal(size=12))
+    r = {pair: scipy.stats.spearmanr(a, b).statistic for pair, (a, b) in {"xy": (x, y), "xk": (x, k), "yk": (y, k)}.items()}
+    expected = (r["xy"] - r["xk"] * r["yk"]) / np.sqrt((1 - r["xk"] ** 2) * (1 - r["yk"] ** 2))
+    assert partial_spearman(pd.Series(x), pd.Series(y), pd.Series(k)) == pytest.approx(expected, rel=1e-10)
+
+
+def test_partial_spearman_of_the_lagged_test_is_undefined_with_three_values_and_0_when_k_says_it_all():
+    k = pd.Series([1, 2, 3, 4, 5])
+    assert np.isnan(partial_spearman(pd.Series([1.0, 3.0, 2.0]), pd.Series([2.0, 1.0, 3.0]), k[:3]))
+    y = pd.Series([0.3, 0.1, 0.2, 0.5, 0.4])
+    assert partial_spearman(k**2, y, k) == 0.0 and partial_spearman(y, 10 - k, k) == 0.0  # monotone in k: nothing left
+    assert partial_spearman(pd.Series([4.0, 1.0, 3.0, 5.0, 2.0]), y, k) != 0.0
+
+
+def test_lagged_correlations_of_a_hand_computed_network():
+    """e = 0 2 3 6 11 15 21 and localization per round L(k) = r(k − 1) − r(k) = .005 .01 .03 .02 .04 .05.
+    Lead, k = 1 … 5: Δe(k) = 2 1 3 5 4 against L(k + 1) = .01 .03 .02 .04 .05, the ranks of the case
+    by hand above. Reverse: L(k) = .005 .01 .03 .02 .04 against Δe(k + 1) = 1 3 5 4 6, both ranked 1 2 4 3 5:
+    ρ_xy = 1, ρ_xk = ρ_yk = 0.9, so ρ_xy·k = (1 − 0.81) / (1 − 0.81) = 1. Trend-laden: e(k) = 2 3 6 11 15
+    (ranks 1 … 5) against L(k + 1): ρ = 0.9."""
+    drops = [0.005, 0.01, 0.03, 0.02, 0.04, 0.05]
+    kurtosis, widths = imp_tables([0, 2, 3, 6, 11, 15, 21], 1 - np.cumsum([0, *drops]))
+    rho = lagged_correlations(lagged_localization(kurtosis, widths))
+    assert rho[["data", "seed", "pairs"]].values.tolist() == [["data", 0, 5]]
+    row = rho.iloc[0]
+    assert row.lead == pytest.approx(-0.12 / np.sqrt(0.0684), rel=1e-12)
+    assert row.reverse == pytest.approx(1.0, rel=1e-12)
+    assert row.trend_laden == pytest.approx(0.9, rel=1e-12)
+
+
+def accelerating_networks(count: int, lead: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Networks of 10 IMP rounds whose excess rises and RF width ratio falls ever faster with k, as in Fig. 4:
+    e(k) = 3 + 0.05 k² and r(k) = 1 − 0.004 k², plus independent noise; with ``lead`` > 0 the noise of what
+    round k does to the excess is also added, times ``lead``, to the localization of round k + 1."""
+    rng = np.random.default_rng(seed)
+    k = np.arange(11)
+    series = []
+    for _ in range(count):
+        steps = 0.1 + 0.3 * rng.normal(size=11)  # Δe's noise, round by round
+        e = 3 + 0.05 * k**2 + np.concatenate([[0], np.cumsum(steps[1:])])
+        pushed = np.concatenate([[0, 0], lead * 0.02 * steps[1:-1]])  # round k's Δe noise moves round k + 1's drop
+        r = 1 - 0.004 * k**2 - np.cumsum(pushed) + 0.004 * rng.normal(size=11)
+        series.append((e, r))
+    return networks(series)
+
+
+def test_a_trend_shared_with_the_round_gives_the_old_reading_a_high_rho_and_the_lagged_test_none():
+    lag = lagged_localization(*accelerating_networks(100, lead=0.0, seed=4))
+    rho = lagged_correlations(lag)
+    assert rho.trend_laden.mean() > 0.9  # the reading of issue 25: the trend alone
+    assert abs(rho.lead.mean()) < 0.1 and abs(rho.reverse.mean()) < 0.1
+    differences_only = per_seed_spearman(lag, "excess_change", "localization_next")
+    assert differences_only.mean() > 0.5  # why the test ranks given k: the changes trend with k too
+
+
+def test_a_real_lead_shows_in_the_lagged_test_and_not_in_the_reverse_lag():
+    rho = lagged_correlations(lagged_localization(*accelerating_networks(100, lead=1.0, seed=4)))
+    assert rho.lead.mean() > 0.3
+    assert abs(rho.reverse.mean()) < 0.1
 
 
 def test_lagged_localization_of_an_experiment(experiment):
     lag = lagged_localization(kurtosis_summary([experiment], samples=300), width_ratios([experiment]))
-    assert lag.level.tolist() == list(range(CONFIG.rounds))
-    assert np.isfinite(lag[["excess", "drop"]].to_numpy()).all()
+    assert lag.level.tolist() == list(range(1, CONFIG.rounds))
+    assert np.isfinite(lag.drop(columns=["data", "seed", "level"]).to_numpy()).all()
+    rho = lagged_correlations(lag)
+    assert rho.pairs.tolist() == [CONFIG.rounds - 1] and np.isnan(rho.lead).all()  # fewer than LAGGED_MIN_ROUNDS
+    assert CONFIG.rounds < LAGGED_MIN_ROUNDS
