@@ -192,10 +192,11 @@ def run_sweep(
 
 
 def task_key(config: ExperimentConfig) -> str:
-    """The key shared by configs that go to one task: equal but for ``seed``. The data and its clone
-    are tasks of their own, so two workers can train them at once (``run_experiments`` stacks
-    them when one process gets both)."""
-    return json.dumps({**config.as_dict(), "seed": None}, sort_keys=True)
+    """The key shared by configs that go to one task: equal but for ``seed`` and ``data_seed`` (which
+    follows the seed by default; ``run_experiments`` stacks the seeds, each reading its own data). The
+    data and its clone are tasks of their own, so two workers can train them at once
+    (``run_experiments`` stacks them when one process gets both)."""
+    return json.dumps({**config.as_dict(), "seed": None, "data_seed": None}, sort_keys=True)
 
 
 def run_group(

@@ -258,3 +258,14 @@ def test_missing_optional_dependency_names_the_extra(executor, module, extra, mo
         main(["sweep", "--preset", "smoke", "--run-store", str(tmp_path), "--executor", executor])
     assert exit.value.code == 2
     assert f"--executor {executor} needs" in (err := capsys.readouterr().err) and f"pip install -e '.[{extra}]'" in err
+
+
+def test_the_seeds_of_one_setting_are_one_task_though_each_draws_its_own_data():
+    """data_seed follows the seed by default: the seeds still train together, stacked (run_experiments)."""
+    from imprf_utils.presets import load_preset, notebook_configs
+    from imprf_utils.sweep import task_key
+
+    configs = notebook_configs(load_preset("default"))
+    assert len({c.data_seed for c in configs.data}) == len(configs.data) > 1
+    assert len({task_key(c) for c in configs.data}) == 1
+    assert task_key(configs.data[0]) != task_key(configs.clone[0])  # the data and its clone: two tasks
