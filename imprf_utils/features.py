@@ -11,12 +11,12 @@ one-hidden-layer check of Ingrosso & Goldt as a thin wrapper of the suite's trai
 - `top_magnitude_pixels`, `localization`: how localized a set of feature vectors is, by
   the inverse participation ratio (Ingrosso & Goldt) and by the RF width of each vector's
   largest-|w| pixels against random placement (the suite's width, as for masks).
-- `ica_vs_pca`: both kinds of components of several image sets, and their localization,
-  as one table.
+- `ica_vs_pca`: both kinds of components of each draw of several kinds of images (e.g.
+  the data and its clone, one draw per seed), and their localization, as one table.
 - `train_one_hidden_layer`: dense D → units → C networks on the data and its Gaussian
-  clone, one `train.train` call with one dataset per replica; their first-layer weights
-  localize on non-Gaussian inputs and stay spread out on the clone (Ingrosso & Goldt,
-  PNAS 2022).
+  clone (one draw for every seed, or each seed its own), one `train.train` call with one
+  dataset per replica; their first-layer weights localize on non-Gaussian inputs and stay
+  spread out on the clone (Ingrosso & Goldt, PNAS 2022).
 """
 
 from __future__ import annotations
@@ -137,43 +137,45 @@ def localization(
 
 
 def ica_vs_pca(
-    samples: Mapping[str, torch.Tensor],
+    samples: Mapping[str, Mapping[int, torch.Tensor]],
     image_shape: ImageShape,
     *,
     n_components: int,
-    seeds: Sequence[int],
     top_fraction: float = 0.1,
     periodic: bool = False,
     max_iter: int = 1000,
-) -> tuple[pd.DataFrame, dict[tuple[str, str, int | None], torch.Tensor]]:
-    """PCA and FastICA components of each set of images, and their `localization`.
+) -> tuple[pd.DataFrame, dict[tuple[str, str, int], torch.Tensor]]:
+    """PCA and FastICA components of each data draw, and their `localization`.
 
-    samples: name (e.g. "data", "clone") -> images (N, C*H*W). PCA is computed once
-    (it is deterministic); FastICA once per seed (its random_state), as filters and as
-    basis vectors of the same fit (``max_iter``: FastICA's iteration cap; on Gaussian
-    data it never converges — there is no direction to converge to — and runs to the
-    cap). Returns a table with one row per (data, method, seed)
-    — columns data, method ("pca", "ica", "ica basis"), seed (<NA> for PCA), ipr_d,
-    ipr_d_max, rf_width_ratio, converged — and the components under the key (data, method, seed).
+    samples: name (e.g. "data", "clone") -> seed -> images (N, C*H*W) of that seed's draw, so
+    that the spread over seeds is the spread over data draws (each seed its own generated
+    images and clone), not only over FastICA's restarts on one set of images. Each draw gets
+    its PCA (exact) and one FastICA fit with random_state = its seed, as filters and as basis
+    vectors of that fit (``max_iter``: FastICA's iteration cap; on Gaussian data it never
+    converges — there is no direction to converge to — and runs to the cap).
+
+    Returns a table with one row per (data, method, seed) — columns data, method ("pca",
+    "ica", "ica basis"), seed (int), ipr_d, ipr_d_max, rf_width_ratio, converged (True for
+    PCA) — and the components under the key (data, method, seed).
     """
     rows, components = [], {}
-    for name, x in samples.items():
-        fits = [("pca", None, pca_components(x, n_components), True)]
-        for seed in seeds:
-            filters, basis, converged = ica_components(x, n_components, seed=seed, max_iter=max_iter)
-            fits += [("ica", seed, filters, converged), ("ica basis", seed, basis, converged)]
-        for method, seed, w, converged in fits:
-            components[(name, method, seed)] = w
-            measures = localization(w, image_shape, top_fraction=top_fraction, periodic=periodic)
-            rows.append({"data": name, "method": method, "seed": seed, **measures, "converged": converged})
+    for name, draws in samples.items():
+        for seed, x in draws.items():
+            filters, basis, ica_converged = ica_components(x, n_components, seed=seed, max_iter=max_iter)
+            fits = [("pca", pca_components(x, n_components), True), ("ica", filters, ica_converged),
+                    ("ica basis", basis, ica_converged)]
+            for method, w, converged in fits:
+                components[(name, method, seed)] = w
+                measures = localization(w, image_shape, top_fraction=top_fraction, periodic=periodic)
+                rows.append({"data": name, "method": method, "seed": seed, **measures, "converged": converged})
     table = pd.DataFrame(rows)
-    table["seed"] = table["seed"].astype("Int64")
+    table["seed"] = table["seed"].astype("int64")
     return table, components
 
 
 def train_one_hidden_layer(
-    train_sets: Sequence[Dataset],
-    test_sets: Sequence[Dataset],
+    train_sets: Sequence[Dataset | Sequence[Dataset]],
+    test_sets: Sequence[Dataset | Sequence[Dataset]],
     *,
     units: int,
     steps: int,
@@ -183,29 +185,56 @@ def train_one_hidden_layer(
     device: str | torch.device = "cpu",
     precision: str = "fp32",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dense D → ``units`` → C ReLU networks, one per (training set, seed), trained together.
+    """Dense D → ``units`` → C ReLU networks, one per (kind of data, seed), trained together.
 
     Ingrosso & Goldt's check that the data carry a localizing non-Gaussian signal: the
     first-layer weights of a dense network trained on non-Gaussian images grow localized
-    blobs (IPR · D ≫ 3); on the Gaussian clone they stay spread out (≈ 3). Pass the data
-    and its clone as ``train_sets`` (same image shape and classes) and their test sets (of one size) in the
-    same order. One `train.train` run on `train.DeviceData.concat` of the sets: replica
-    s*K + k has the Glorot init and the batch seed ``seeds[k]`` and reads set s, so data and
-    clone runs are paired and differ only in the images; each gets the bits it gets alone.
+    blobs (IPR · D ≫ 3); on the Gaussian clone they stay spread out (≈ 3). Pass one entry
+    per kind of data (e.g. the data and its clone; same image shape and classes) in
+    ``train_sets`` and the matching entry of test sets (all of one size) in ``test_sets``:
+    either one Dataset that every seed's network reads, or one Dataset per seed (``seeds[k]``
+    reads the entry's k-th: each seed its own data draw). One `train.train` run on
+    `train.DeviceData.concat` of the distinct (training, test) pairs: replica s*K + k has the
+    Glorot init and the batch seed ``seeds[k]`` and reads entry s, so the kinds' runs of one
+    seed are paired (same init, same batch indices) and differ only in the images; each gets
+    the bits it gets alone.
 
     Returns the first-layer weights (S, K, units, D) and the final test accuracy (S, K)
-    on ``test_sets[s]``, on the CPU.
+    on each replica's test set, on the CPU.
     """
     if len(test_sets) != len(train_sets):
         raise ValueError(f"{len(train_sets)} training sets but {len(test_sets)} test sets")
     s, k = len(train_sets), len(seeds)
-    train_data = DeviceData.concat(train_sets, device)
-    test_data = DeviceData.concat(test_sets, device, means=train_data.mean)
-    first = train_sets[0]
+    pairs = [pair for entry in zip(_per_seed(train_sets, k), _per_seed(test_sets, k)) for pair in zip(*entry)]
+    distinct, replica_sets = _distinct_pairs(pairs)  # replica s*K + k reads pairs[s*K + k]
+    train_data = DeviceData.concat([train_ds for train_ds, _ in distinct], device)
+    test_data = DeviceData.concat([test_ds for _, test_ds in distinct], device, means=train_data.mean)
+    first = distinct[0][0]
     model = MaskedFCN((train_data.x.shape[1], units, first.num_classes), seeds=list(seeds) * s).to(device)
     result = train(
         model, train_data, test_data, steps=steps, batch_size=batch_size, lr=lr, batch_seeds=list(seeds) * s,
-        replica_sets=[i for i in range(s) for _ in seeds], eval_every=steps, precision=precision,
+        replica_sets=replica_sets, eval_every=steps, precision=precision,
         description=f"{first.name}: {s * k} one-hidden-layer nets",
     )
     return model.weights[0].detach().cpu().view(s, k, units, -1), result.test_accuracy[-1].view(s, k)
+
+
+def _per_seed(sets: Sequence[Dataset | Sequence[Dataset]], k: int) -> list[list[Dataset]]:
+    """Each entry of ``sets`` as one Dataset per seed: a Dataset k times, a sequence as is (of k)."""
+    entries = [[entry] * k if isinstance(entry, Dataset) else list(entry) for entry in sets]
+    for entry in entries:
+        if len(entry) != k:
+            raise ValueError(f"an entry of {len(entry)} datasets for {k} seeds: pass one Dataset, or one per seed")
+    return entries
+
+
+def _distinct_pairs(pairs: Sequence[tuple[Dataset, Dataset]]) -> tuple[list[tuple[Dataset, Dataset]], list[int]]:
+    """The distinct (training, test) pairs, by identity, in order of first use, and the index of each
+    pair among them: a set that every seed reads goes to the device once."""
+    distinct: list[tuple[Dataset, Dataset]] = []
+    index: dict[tuple[int, int], int] = {}
+    for train_ds, test_ds in pairs:
+        if (id(train_ds), id(test_ds)) not in index:
+            index[(id(train_ds), id(test_ds))] = len(distinct)
+            distinct.append((train_ds, test_ds))
+    return distinct, [index[(id(train_ds), id(test_ds))] for train_ds, test_ds in pairs]

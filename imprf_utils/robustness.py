@@ -242,6 +242,18 @@ NOTEBOOK_03_ROW = "03, row 1"
 """Notebook 03's first row, IMP − random on its data runs: the cell of those networks restates it."""
 
 
+NOT_JUDGED = "not judged here"
+"""A restated cell's verdict when its own notebook has written no record beside this one's figures."""
+
+
+def referenced_verdict(same_as: str, figures_dir: str | os.PathLike | None) -> str:
+    """The verdict the notebook that judges ``same_as`` gave it (its record under ``figures_dir``), else NOT_JUDGED."""
+    try:
+        return referenced_row(same_as, dataset=DATASET, figures_dir=figures_dir)["verdict"]
+    except FileNotFoundError:
+        return NOT_JUDGED
+
+
 def notebook_03_cell(matrix: Mapping[Cell, list[Experiment]], parameters: Mapping[str, Any]) -> Cell | None:
     """The cell whose networks are notebook 03's data runs (the same configs), if the matrix has one."""
     theirs = notebook_configs(parameters).data
@@ -291,17 +303,19 @@ def task_verdicts(judged: pd.DataFrame, claims: Mapping[Cell, Claim], *, figures
     the preset's steps (every width, BatchNorm off and on) *and* the papers' width is among
     them; ``qualifies`` is False when a verdict is not "holds", and None (undecided) when all
     hold but the papers' width was not run. A restated cell's verdict is the one its own
-    notebook's record gives (`claims.referenced_row`, under ``figures_dir``).
+    notebook's record gives (`referenced_verdict`, under ``figures_dir``); without that record
+    the cell reads "not judged here" and the task, if every other cell holds, is undecided.
     """
     verdict = dict(zip(judged.claim, judged.verdict))
     for claim in claims.values():
         if claim.same_as is not None:
-            verdict[claim.claim] = referenced_row(claim.same_as, dataset=DATASET, figures_dir=figures_dir)["verdict"]
+            verdict[claim.claim] = referenced_verdict(claim.same_as, figures_dir)
     rows = []
     for task in dict.fromkeys(cell.task for cell in claims):
         mine = {cell: verdict[claim.claim] for cell, claim in claims.items() if cell.task == task and not cell.long}
-        all_hold = all(v == "holds" for v in mine.values())
-        tested = any(cell.width == PAPERS_WIDTH for cell in mine)
+        judged_here = [v for v in mine.values() if v != NOT_JUDGED]
+        decided = len(judged_here) == len(mine) and any(cell.width == PAPERS_WIDTH for cell in mine)
+        all_hold = all(v == "holds" for v in judged_here)
         rows.append({"task": task, **{cell.label.replace(f", {task} task", ""): v for cell, v in mine.items()},
-                     "qualifies": (True if tested else None) if all_hold else False})
+                     "qualifies": (True if decided else None) if all_hold else False})
     return pd.DataFrame(rows).set_index("task")

@@ -78,14 +78,28 @@ def test_ica_rows_have_unit_norm_and_positive_peak():
 
 
 def test_ica_vs_pca_table():
+    """One draw of images for both seeds (a dataset read from files): PCA is the same, FastICA starts from each seed."""
     x, _ = sources_and_mixing(n=2000, d=16)
-    table, components = ica_vs_pca({"data": x, "gauss": torch.randn(2000, 16, dtype=torch.float64)}, (1, 4, 4),
-                                    n_components=4, seeds=[0, 1])
-    assert len(table) == 2 * (1 + 2 * 2)
+    gauss = torch.randn(2000, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    table, components = ica_vs_pca({"data": {0: x, 1: x}, "gauss": {0: gauss, 1: gauss}}, (1, 4, 4), n_components=4)
+    assert len(table) == 2 * 2 * 3
     assert table.groupby("data").method.value_counts().to_dict()[("data", "ica")] == 2
-    assert table[table.method == "pca"].seed.isna().all()
+    assert table.seed.dtype == "int64" and table.seed.tolist() == [0] * 3 + [1] * 3 + [0] * 3 + [1] * 3
     assert components[("gauss", "ica", 1)].shape == (4, 16)
+    assert torch.equal(components[("data", "pca", 0)], components[("data", "pca", 1)])
+    assert torch.equal(components[("data", "ica", 1)], ica_components(x, 4, seed=1)[0])
     assert set(table.columns) >= {"ipr_d", "ipr_d_max", "rf_width_ratio", "converged"}
+
+
+def test_ica_vs_pca_fits_each_seeds_own_draw():
+    """Seed s is a data draw: its own PCA and its own FastICA (random_state s), one PCA row per seed."""
+    draws = {seed: sources_and_mixing(n=2000, d=16, seed=seed)[0] for seed in (0, 1)}
+    table, components = ica_vs_pca({"data": draws}, (1, 4, 4), n_components=4)
+    assert table[table.method == "pca"].seed.tolist() == [0, 1]
+    assert not torch.allclose(components[("data", "pca", 0)], components[("data", "pca", 1)], atol=0.1)
+    for seed, x in draws.items():
+        assert torch.equal(components[("data", "pca", seed)], pca_components(x, 4))
+        assert torch.equal(components[("data", "ica", seed)], ica_components(x, 4, seed=seed)[0])
 
 
 def test_top_magnitude_pixels_collapses_channels_by_norm():
@@ -157,9 +171,28 @@ def test_one_hidden_layer_pairs_data_and_clone_replicas(small_task):
     assert not torch.allclose(weights[0], weights[1])
 
 
+def test_one_hidden_layer_reads_each_seeds_own_draw(small_task):
+    """An entry of one set per seed: seed k's replica trains on its own draw as it would alone; a Dataset
+    entry is read by every seed."""
+    train_ds, test_ds = small_task
+    other_train = load_dataset("skewed_texture", n=800, size=8, seed=1)
+    other_test = load_dataset("skewed_texture", split="test", n=400, size=8, seed=1)
+    kwargs = dict(units=4, steps=120, lr=0.1, batch_size=32)
+    weights, accuracy = train_one_hidden_layer([[train_ds, other_train], train_ds], [[test_ds, other_test], test_ds],
+                                               seeds=[0, 3], **kwargs)
+    assert weights.shape == (2, 2, 4, 64) and accuracy.shape == (2, 2)
+    alone, alone_accuracy = train_one_hidden_layer([other_train], [other_test], seeds=[3], **kwargs)
+    assert torch.allclose(weights[0, 1], alone[0, 0], atol=1e-5)
+    assert torch.allclose(accuracy[0, 1], alone_accuracy[0, 0])
+    assert torch.allclose(weights[0, 0], weights[1, 0], atol=1e-5)  # seed 0 reads train_ds in both entries
+    assert not torch.allclose(weights[0, 1], weights[1, 1], atol=1e-3)  # seed 3: its own draw vs train_ds
+
+
 def test_one_hidden_layer_refuses_mismatched_sets(small_task):
     train_ds, test_ds = small_task
     with pytest.raises(ValueError, match="needs sets of one size"):
         train_one_hidden_layer([train_ds, train_ds], [test_ds, train_ds], units=2, steps=1, lr=0.1, batch_size=8)
     with pytest.raises(ValueError, match="2 training sets but 1 test sets"):
         train_one_hidden_layer([train_ds, train_ds], [test_ds], units=2, steps=1, lr=0.1, batch_size=8)
+    with pytest.raises(ValueError, match="an entry of 1 datasets for 2 seeds"):
+        train_one_hidden_layer([[train_ds]], [test_ds], units=2, steps=1, lr=0.1, batch_size=8, seeds=[0, 1])
