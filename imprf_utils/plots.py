@@ -10,16 +10,19 @@ import subprocess
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import matplotlib
+import matplotlib.lines
 import matplotlib.patches
 import matplotlib.ticker
 import matplotlib.pyplot as plt
 import matplotlib.transforms
 import numpy as np
 import pandas as pd
+import seaborn as sns
 import torch
+from scipy import stats
 
 import imprf_utils
 from imprf_utils.metrics import binomial_null, connections_per_unit, ipr
@@ -44,9 +47,40 @@ def figures_root(figures_dir: str | Path | None = None, preset: str | Path = "de
     return REPOSITORY / "build" / Path(str(preset)).stem / "figures"
 
 
-METHOD_COLOURS = {"imp": "#c0392b", "oneshot": "#2471a3", "random": "#7f8c8d"}
-METHOD_LABELS = {"imp": "IMP", "oneshot": "oneshot", "random": "random"}
+METHOD_COLOURS = {"imp": "#c0392b", "oneshot": "#2471a3", "random": "#7f8c8d", "dense": "#27ae60"}
+METHOD_LABELS = {"imp": "IMP", "oneshot": "oneshot", "random": "random", "dense": "dense"}
 """Legend labels of the values of a ``by`` column (`band`); other values are shown as they are."""
+DATA_COLOURS = {"data": "#c0392b", "clone": "#2471a3"}
+"""Fig. 3C's colours of the data and of its Gaussian clone."""
+
+INTERVAL_ALPHA = 0.05
+INTERVAL = "one-sided 95% Student-t bounds on the mean over seeds (the claims' interval, before Holm)"
+"""What the error bars of every statistical figure show (`claims_interval`), as captions say it."""
+STATS_KEY = f"Dots: networks (seeds); markers: their mean; bars: {INTERVAL}"
+"""The caption sentence of a figure drawn by `band` or `_dots_and_interval`."""
+
+
+def claims_interval(values: Sequence[float]) -> tuple[float, float]:
+    """The interval drawn around every mean over seeds: the claims' one-sided 95% Student-t bounds.
+
+    (x̄ − t s/√n, x̄ + t s/√n), t = t_{0.95, n−1}, s the standard deviation (ddof 1): what
+    ``claims.bounds(values, alpha=0.05)`` gives and the claims' verdicts read (before Holm's
+    correction), so that a figure's bars and its notebook's claims table tell the same story.
+    Computed here, not imported: `claims` imports this module (``FIGURES``, `provenance`)
+    and the package's import graph has no cycle; tests/test_plots.py checks that the two
+    agree. A seaborn ``errorbar`` callable (seaborn draws no bar for a single value).
+    """
+    x = np.asarray(values, dtype=float)
+    half = stats.t.ppf(1 - INTERVAL_ALPHA, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+    return float(x.mean() - half), float(x.mean() + half)
+
+
+def quoted(value: float, spec: str = "+.3f") -> str:
+    """``value`` formatted by ``spec`` for a caption, with a typographic minus (as the axes' tick labels), or
+    "n/a" when it is not finite (e.g. a correlation over too few rounds)."""
+    return format(value, spec).replace("-", "−") if np.isfinite(value) else "n/a"
+
+
 AXIS_LABELS = {
     "kept": "fraction of hidden weights kept",
     "accuracy": "test accuracy",
@@ -104,7 +138,8 @@ def draw_caption(fig: plt.Figure, caption: str) -> plt.Text:
     fig.draw_without_rendering()  # places the panels, so that the extent below is final
     bottom = min(0.0, fig.get_tightbbox(fig.canvas.get_renderer()).y0 / fig.get_figheight())
     below = matplotlib.transforms.offset_copy(fig.transFigure, fig=fig, y=-6, units="points")
-    return fig.text(0.5, bottom, textwrap.fill(caption, width), transform=below, ha="center", va="top",
+    lines = textwrap.fill(caption, width, break_on_hyphens=False)  # at spaces only: "RF-width" stays whole
+    return fig.text(0.5, bottom, lines, transform=below, ha="center", va="top",
                     fontsize=CAPTION_FONT_SIZE, color="0.25")
 
 
@@ -123,9 +158,26 @@ def provenance(params: Mapping[str, Any]) -> dict[str, Any]:
             "torch": torch.__version__,
             "numpy": np.__version__,
             "matplotlib": matplotlib.__version__,
+            "seaborn": sns.__version__,
         },
         "git_commit": commit,
     }
+
+
+FigureValues = Mapping[str, float] | pd.Series | pd.DataFrame
+"""What a figure's sidecar may record: names → numbers, or a table of the plotted summary."""
+
+
+def sidecar_values(values: FigureValues) -> dict[str, float | None] | list[dict[str, Any]]:
+    """A figure's plotted numbers as JSON: a mapping as {name: number}; a DataFrame (e.g. the mean over
+    seeds per method and level) as one record per row, its named index levels as columns, and a Series
+    as the DataFrame of its one column. NaN is null."""
+    if isinstance(values, pd.Series):
+        values = values.to_frame()
+    if isinstance(values, pd.DataFrame):
+        frame = values if list(values.index.names) == [None] else values.reset_index()
+        return json.loads(frame.to_json(orient="records", double_precision=15))
+    return {str(name): float(value) if np.isfinite(value) else None for name, value in values.items()}
 
 
 MIN_WIDTH_PX = 1000
@@ -164,13 +216,16 @@ def save_figure(
     *,
     caption: str | None = None,
     notebook: str | None = None,
+    values: FigureValues | None = None,
 ) -> Path:
     """Write ``<root>/<dataset>/<name>.png`` and ``.pdf`` and a ``.json`` of provenance; return the PNG path.
 
     ``root`` None: :func:`figures_root` of the default preset. ``caption`` (e.g. from
     `caption_line`): drawn under the figure (`draw_caption`) and stored in the JSON as
     "caption"; ``notebook`` (e.g. "03"): stored in the JSON as "notebook". The HTML report
-    of ``imprf_utils.reproduce`` reads both. The PNG is at least ``MIN_WIDTH_PX`` wide.
+    of ``imprf_utils.reproduce`` reads both. ``values``: the numbers the figure plots
+    (`sidecar_values`), stored as "values", so that a notebook's prose can quote them and
+    tests/test_quoted_numbers.py can find them. The PNG is at least ``MIN_WIDTH_PX`` wide.
     """
     folder = Path(root if root is not None else figures_root()) / dataset
     folder.mkdir(parents=True, exist_ok=True)
@@ -181,6 +236,8 @@ def save_figure(
         record["caption"] = caption
     if notebook is not None:
         record["notebook"] = notebook
+    if values is not None:
+        record["values"] = sidecar_values(values)
     fig.savefig(png, dpi=png_dpi(fig), bbox_inches="tight", pad_inches=PAD_INCHES, metadata={"Software": None})
     fig.savefig(folder / f"{name}.pdf", bbox_inches="tight", pad_inches=PAD_INCHES, metadata={"CreationDate": None, "Producer": None})
     (folder / f"{name}.json").write_text(json.dumps(record, indent=1, default=str))
@@ -283,18 +340,40 @@ def masks_and_fields_figure(
     return fig
 
 
-def band(ax: plt.Axes, table: pd.DataFrame, x: str, y: str, *, by: str = "method", log_x: bool = False) -> None:
-    """Mean line with a min-max band over seeds, one line per value of ``by`` (Fig. 4's style).
+DODGE = 0.012
+"""`band`'s default step between neighbouring groups along x, as a share of the x range (of its decades on a log axis)."""
 
-    Legend labels: `METHOD_LABELS` of each value of ``by``; axis labels: `AXIS_LABELS` of
-    ``x`` and ``y``. A value with one point is a marker without a line. ``log_x``: log x
-    axis with a tick at every x value of ``table`` (e.g. each sparsity trained), labelled
-    with 3 significant digits.
+
+def _dodged(values: pd.Series, offset: float, span: float, log: bool) -> pd.Series:
+    """``values`` moved by ``offset`` × ``span`` along x: multiplied by 10^(offset · span) on a log axis."""
+    return values * 10 ** (offset * span) if log else values + offset * span
+
+
+def band(
+    ax: plt.Axes, table: pd.DataFrame, x: str, y: str, *, by: str = "method", log_x: bool = False, dodge: float = DODGE,
+    legend: bool = True,
+) -> None:
+    """Per-seed dots, their mean and its interval against ``x``, one colour per value of ``by`` (Fig. 4's style).
+
+    Drawn by seaborn, for each value of ``by``: ``sns.scatterplot``, one faint dot per row
+    (a network); ``sns.lineplot``, the mean over the rows at each x, joined by a line, with
+    error bars ``claims_interval`` (one-sided 95% Student-t bounds on the mean, `INTERVAL`).
+    A value with one x is a marker and its bar. ``dodge``: the values of ``by`` are set
+    apart along x by this share of the x range (of its decades with ``log_x``), centred on
+    the true x, so that bars at a shared x (IMP, oneshot and random at one sparsity) do not
+    hide each other; the ticks stay at the true x. Colours: `METHOD_COLOURS`, else
+    matplotlib's cycle; a legend (with ``legend`` and two values or more) of `METHOD_LABELS`;
+    axis labels: `AXIS_LABELS` of ``x`` and ``y``. ``log_x``: log x axis with a tick at
+    every x value of ``table`` (e.g. each sparsity trained), labelled with 3 significant digits.
     """
-    for key, group in table.groupby(by, sort=False):
-        stats = group.groupby(x)[y].agg(["mean", "min", "max"]).sort_index()
-        (line,) = ax.plot(stats.index, stats["mean"], marker="o", ms=3, ls="-" if len(stats) > 1 else "none", color=METHOD_COLOURS.get(key), label=METHOD_LABELS.get(key, key))
-        ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.2, lw=0)
+    groups = list(table.groupby(by, sort=False))
+    span = float(np.ptp(np.log10(table[x].to_numpy(float)) if log_x else table[x].to_numpy(float)))
+    for index, (key, group) in enumerate(groups):
+        colour = METHOD_COLOURS.get(key, f"C{index}")
+        shown = group.assign(**{x: _dodged(group[x], dodge * (index - (len(groups) - 1) / 2), span, log_x)})
+        sns.scatterplot(data=shown, x=x, y=y, color=colour, s=10, alpha=0.35, linewidth=0, legend=False, ax=ax)
+        sns.lineplot(data=shown, x=x, y=y, color=colour, marker="o", markersize=4, errorbar=claims_interval,
+                     err_style="bars", err_kws=dict(capsize=2, elinewidth=1), label=METHOD_LABELS.get(key, key), ax=ax)
     if log_x:
         ax.set_xscale("log")
         ticks = np.sort(table[x].unique())  # a tick at every value trained (e.g. each sparsity), not only at 10^k
@@ -304,7 +383,109 @@ def band(ax: plt.Axes, table: pd.DataFrame, x: str, y: str, *, by: str = "method
         ax.tick_params(axis="x", labelrotation=90 if len(ticks) > 6 else 0, labelsize="small")
     ax.set_xlabel(AXIS_LABELS.get(x, x))
     ax.set_ylabel(AXIS_LABELS.get(y, y))
-    ax.legend(frameon=False)
+    if legend and len(groups) > 1:
+        ax.legend(frameon=False)
+    elif ax.get_legend() is not None:  # seaborn's, of the lines' labels
+        ax.get_legend().remove()
+
+
+def _dots_and_interval(
+    ax: plt.Axes, table: pd.DataFrame, *, category: str, value: str, hue: str, order: Sequence[str],
+    palette: Mapping[str, str], horizontal: bool = False,
+) -> None:
+    """Per-row dots and, on them, each group's mean with its interval, for a categorical axis (Fig. 3C, notebook 07).
+
+    ``sns.stripplot``: one dot per row of ``table`` (a network), jittered; ``sns.pointplot``:
+    the mean of ``value`` per ``category`` (in ``order``) and ``hue`` (in ``palette``'s
+    order, its colours), a diamond, with error bars ``claims_interval`` (`INTERVAL`). Hue
+    levels that differ from the category are dodged alike in both (pointplot's dodge is
+    set to stripplot's spacing: 0.8 (n − 1)/n for n levels). ``horizontal``: categories
+    down the y axis, values along x.
+    """
+    levels = len(palette)
+    dodge = hue != category and levels > 1
+    axes = dict(x=value, y=category, orient="h") if horizontal else dict(x=category, y=value, orient="v")
+    common = dict(data=table, **axes, hue=hue, order=list(order), hue_order=list(palette), palette=dict(palette), legend=False, ax=ax)
+    state = np.random.get_state()
+    np.random.seed(0)  # stripplot jitters with numpy's global generator: the same dots on every run
+    try:
+        sns.stripplot(**common, dodge=dodge, jitter=0.12, size=3, alpha=0.45, linewidth=0)
+    finally:
+        np.random.set_state(state)
+    sns.pointplot(**common, dodge=0.8 * (levels - 1) / levels if dodge else False, errorbar=claims_interval,
+                  linestyle="none", markers="D", markersize=4, err_kws=dict(linewidth=1.6))
+
+
+def _key(ax: plt.Axes, palette: Mapping[str, str], **legend: Any) -> None:
+    """A legend of ``palette``'s names, each as the diamond `_dots_and_interval` draws its mean with."""
+    handles = [matplotlib.lines.Line2D([], [], color=colour, marker="D", markersize=4, ls="none", label=name)
+               for name, colour in palette.items()]
+    ax.legend(handles=handles, frameon=False, **legend)
+
+
+LOCALIZATION_PANELS = ("rf_width", "rf_width_ratio", "component_ratio")
+"""The localization measures of Figs. 3C and 4A, one panel each: ``analysis.summarize`` columns, labelled by `AXIS_LABELS`."""
+
+
+def data_vs_clone_figure(final: pd.DataFrame, rounds: int) -> plt.Figure:
+    """Redman et al. Fig. 3C: IMP's masks after ``rounds`` rounds on the data and on its Gaussian clone.
+
+    ``final``: ``analysis.summarize`` rows of IMP at its last level. One panel per measure of
+    `LOCALIZATION_PANELS`: per-seed dots, the mean and its interval (``claims_interval``,
+    `_dots_and_interval`), data and clone in `DATA_COLOURS`; dashed: 1, random placement.
+    """
+    kinds = _data_first(final.data)
+    palette = {which: DATA_COLOURS.get(which, f"C{i}") for i, which in enumerate(kinds)}
+    fig, axes = plt.subplots(1, len(LOCALIZATION_PANELS), figsize=(9, 3.2))
+    for ax, column in zip(axes, LOCALIZATION_PANELS):
+        _dots_and_interval(ax, final, category="data", value=column, hue="data", order=kinds, palette=palette)
+        ax.set_xlabel("")
+        ax.set_ylabel(AXIS_LABELS[column])
+    for ax in axes[1:]:
+        ax.axhline(1, color="k", lw=0.8, ls="--")
+    fig.suptitle(f"IMP after {rounds} rounds")
+    fig.tight_layout()
+    return fig
+
+
+def localization_figure(summary: pd.DataFrame) -> plt.Figure:
+    """Redman et al. Fig. 4A: how local the masks are against the fraction of weights kept, per method.
+
+    ``summary``: ``analysis.summarize`` rows. Columns of panels: median RF width, the same ÷
+    random placement, the largest component ÷ random (`LOCALIZATION_PANELS`; dashed: 1,
+    random placement); one row per value of ``data`` (data, clone), each column on one y
+    scale. Per-seed dots, their mean and its interval (one-sided 95% Student-t bounds,
+    `band`), one colour per method; log x axis, sparser to the right.
+    """
+    kinds = _data_first(summary.data)
+    fig, axes = plt.subplots(len(kinds), len(LOCALIZATION_PANELS), figsize=(12, 3.2 * len(kinds)), sharex=True,
+                             sharey="col", squeeze=False)
+    for row, which in zip(axes, kinds):
+        for ax, column in zip(row, LOCALIZATION_PANELS):
+            band(ax, summary[summary.data == which], "kept", column, log_x=True, legend=ax is axes[0, 0])
+            ax.set_title(which)
+        for ax in row[1:]:
+            ax.axhline(1, color="k", lw=0.8, ls="--")
+    axes[0, 0].invert_xaxis()  # once: the x axis is shared by all panels
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_figure(summary: pd.DataFrame) -> plt.Figure:
+    """Test accuracy against the fraction of weights kept, per method (Pellegrini & Biroli's comparison).
+
+    ``summary``: ``analysis.summarize`` rows; one panel per value of ``data`` (data, clone)
+    on one y scale; per-seed dots, their mean and its interval (one-sided 95% Student-t
+    bounds, `band`); log x axis, sparser to the right.
+    """
+    kinds = _data_first(summary.data)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.5 * len(kinds), 3.2), sharex=True, sharey=True, squeeze=False)
+    for ax, which in zip(axes[0], kinds):
+        band(ax, summary[summary.data == which], "kept", "accuracy", log_x=True, legend=ax is axes[0, 0])
+        ax.set_title(which)
+    axes[0, 0].invert_xaxis()
+    fig.tight_layout()
+    return fig
 
 
 def image_grid_figure(images: Mapping[str, torch.Tensor], cols: int = 8) -> plt.Figure:
@@ -440,15 +621,15 @@ def kurtosis_figure(summary: pd.DataFrame) -> plt.Figure:
     (dashed: 3, a Gaussian), |κ − 3|, the same weights at random input positions, and the
     excess of the real over the shuffled (dashed: 0); one row of panels per value of
     ``data`` (data, clone), each column on one y scale, so that the clone's sampling noise
-    is seen at the data's scale. Mean line, min–max band over seeds (`band`); log x axis,
-    sparser to the right.
+    is seen at the data's scale. Per-seed dots, their mean and its interval (one-sided 95%
+    Student-t bounds, `band`); log x axis, sparser to the right.
     """
     kinds = _data_first(summary.data)
     fig, axes = plt.subplots(len(kinds), 4, figsize=(15, 3.2 * len(kinds)), sharex=True, sharey="col", squeeze=False)
     for row, which in zip(axes, kinds):
         table = summary[summary.data == which]
         for ax, (column, label) in zip(row, KURTOSIS_PANELS.items()):
-            band(ax, table, "kept", column, log_x=True)
+            band(ax, table, "kept", column, log_x=True, legend=ax is axes[0, 0])
             ax.set_title(f"{which}: {label}", fontsize=10)
             ax.set_ylabel(label)
         row[0].axhline(3, color="k", lw=0.8, ls="--")
@@ -458,20 +639,49 @@ def kurtosis_figure(summary: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def lag_figure(lag: pd.DataFrame) -> plt.Figure:
-    """The lagged test of Fig. 4: IMP's kurtosis excess after k rounds vs the localization round k + 1 adds.
+LAG_PANELS = {
+    "lead": ("excess_change", "localization_next", "excess change leads (ρ given k)"),
+    "reverse": ("localization", "excess_change_next", "reverse lag (ρ given k)"),
+}
+"""The lagged test's two panels: its ``lagged_correlations`` column → (x, y, title)."""
 
-    ``lag``: ``analysis.lagged_localization`` rows of one dataset; one line per network
-    (seed) through its levels k = 0, 1, … in order; y > 0: round k + 1 made the masks
-    more local (the RF width ratio dropped).
+LAG_AXIS_LABELS = {
+    "excess_change": "change of the kurtosis excess in round k",
+    "localization_next": "localization round k + 1 adds\n(drop of the RF width ratio)",
+    "localization": "localization round k adds\n(drop of the RF width ratio)",
+    "excess_change_next": "change of the kurtosis excess in round k + 1",
+}
+
+
+def lag_figure(lag: pd.DataFrame, correlations: pd.DataFrame) -> plt.Figure:
+    """The lagged test of Fig. 4: what round k did to IMP's kurtosis excess vs the localization round k + 1 adds.
+
+    ``lag``: ``analysis.lagged_localization`` rows; ``correlations``: ``analysis.lagged_correlations``
+    rows of the same networks. One row of panels per value of ``data`` (data, clone), each
+    panel on its own scale (the clone's changes are noise-sized). Left: the lead (round k's
+    change of the excess against the localization round k + 1 adds); right: the reverse lag
+    (round k's localization against round k + 1's change of the excess). One colour per seed,
+    its points joined in order of k by a faint line, its ρ given k in the legend (n/a with fewer than 4 rounds
+    k, ``analysis.LAGGED_MIN_ROUNDS``); dashed: no change.
     """
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for seed, rows in lag.groupby("seed", sort=True):
-        ax.plot(rows.excess, rows["drop"], marker="o", ms=3, lw=0.7, label=f"seed {seed}")
-    ax.axhline(0, color="k", lw=0.8, ls="--")
-    ax.set_xlabel("kurtosis excess after k rounds (|κ − 3| − shuffled)")
-    ax.set_ylabel("RF width ratio: level k − level k + 1")
-    ax.legend(frameon=False, fontsize=8)
+    kinds = _data_first(lag.data)
+    colours = {seed: f"C{i % 10}" for i, seed in enumerate(sorted(lag.seed.unique()))}
+    rho = correlations.set_index(["data", "seed"])
+    fig, axes = plt.subplots(len(kinds), 2, figsize=(11, 3.8 * len(kinds)), squeeze=False)
+    for row, which in zip(axes, kinds):
+        for ax, (column, (x, y, title)) in zip(row, LAG_PANELS.items()):
+            for seed, network in lag[lag.data == which].groupby("seed", sort=True):
+                value = rho.loc[(which, seed), column]
+                label = f"seed {seed}: ρ {value:.2f}" if np.isfinite(value) else f"seed {seed}: ρ n/a"
+                (line,) = ax.plot(network[x], network[y], marker="o", ms=4, ls="none", color=colours[seed], label=label)
+                ax.plot(network[x], network[y], lw=0.6, alpha=0.35, color=line.get_color())  # in order of k, faint
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
+            ax.axhline(0, color="k", lw=0.8, ls="--")
+            ax.axvline(0, color="k", lw=0.8, ls="--")
+            ax.set_title(f"{which}: {title}", fontsize=10)
+            ax.set_xlabel(LAG_AXIS_LABELS[x])
+            ax.set_ylabel(LAG_AXIS_LABELS[y])
+            ax.legend(frameon=False, fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -486,8 +696,8 @@ def _integer_ticks(ax: plt.Axes) -> None:
 
 
 def _removal_ticks(ax: plt.Axes, rounds: int, axis: str = "x") -> None:
-    """Removal rounds 1 … rounds and "surv." (rounds + 1) as the ticks of ``axis``."""
-    labels = [str(r) for r in range(1, rounds + 1)] + ["surv."]
+    """Removal rounds 1 … rounds and "never" (rounds + 1: the survivors) as the ticks of ``axis``."""
+    labels = [str(r) for r in range(1, rounds + 1)] + ["never"]
     (ax.set_xticks if axis == "x" else ax.set_yticks)(range(1, rounds + 2), labels)
 
 
@@ -495,8 +705,9 @@ def cavity_round0_figure(groups: pd.DataFrame, rounds: int) -> plt.Figure:
     """Redman et al. Fig. 5B: mean cavity score at round 0 by the IMP round that removes the weight.
 
     ``groups``: ``cavity_analysis.removal_group_means`` rows; one panel per value of
-    ``data`` (data, clone), on one y scale; mean line, min–max band over seeds (`band`);
-    the last point ("surv.") is the weights that survive all ``rounds`` rounds.
+    ``data`` (data, clone), on one y scale; per-seed dots, their mean and its interval
+    (one-sided 95% Student-t bounds, `band`); the last point ("never") is the weights that
+    survive all ``rounds`` rounds; dashed: 0.
     """
     level0 = groups[groups.level == 0]
     kinds = _data_first(level0.data)
@@ -518,8 +729,10 @@ def cavity_by_round_figure(groups: pd.DataFrame, rounds: int, *, linthresh: floa
     ``groups``: ``cavity_analysis.removal_group_means`` rows of one dataset. Left: the
     mean over seeds as an image (column k: θ(t_rewind) ⊙ m(k), the network IMP round
     k + 1 starts from; blank: the group is already removed; red > 0, blue < 0). Right:
-    the same as one line per removal round. Both on a symmetric-log scale, linear within
-    ±``linthresh``, so that the small scores of the first levels stay visible.
+    the same as one line per removal round (``sns.lineplot``), with bars of the interval
+    of the mean over seeds (``claims_interval``: one-sided 95% Student-t bounds). Both on a
+    symmetric-log scale, linear within ±``linthresh``, so that the small scores of the
+    first levels stay visible.
     """
     grid = groups.groupby(["removal_round", "level"]).score.mean().unstack("level")
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
@@ -530,16 +743,19 @@ def cavity_by_round_figure(groups: pd.DataFrame, rounds: int, *, linthresh: floa
     _removal_ticks(axes[0], rounds, axis="y")
     for ax in axes:
         _integer_ticks(ax)
-    axes[0].set_xlabel("mask level k (scores on θ(t_rewind) ⊙ m(k))")
+    axes[0].set_xlabel(r"mask level k (scores on $\theta(t_{\rm rewind}) \odot m(k)$)")
     axes[0].set_ylabel("IMP round that removes the weight")
     fig.colorbar(image, ax=axes[0], label="mean cavity score")
-    for (r, row), colour in zip(grid.iterrows(), plt.cm.viridis(np.linspace(0, 1, len(grid)))):
-        axes[1].plot(row.index, row.to_numpy(), marker="o", ms=3, color=colour, label=str(r) if r <= rounds else "surv.")
+    palette = dict(zip(grid.index, plt.cm.viridis(np.linspace(0, 1, len(grid)))))
+    sns.lineplot(data=groups, x="level", y="score", hue="removal_round", palette=palette, marker="o", markersize=3,
+                 errorbar=claims_interval, err_style="bars", err_kws=dict(capsize=2, elinewidth=0.8), legend=False, ax=axes[1])
+    handles = [matplotlib.lines.Line2D([], [], color=colour, marker="o", markersize=3, label=str(r) if r <= rounds else "never")
+               for r, colour in palette.items()]
     axes[1].axhline(0, color="k", lw=0.8, ls="--")
     axes[1].set_yscale("symlog", linthresh=linthresh)
     axes[1].set_xlabel("mask level k")
     axes[1].set_ylabel("mean cavity score")
-    axes[1].legend(title="removed in round", frameon=False, fontsize=7, ncol=2)
+    axes[1].legend(handles=handles, title="removed in round", frameon=False, fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
 
@@ -551,8 +767,8 @@ def matched_pairs_figure(statistics: pd.DataFrame, *, linthresh: float = 0.001) 
     mean score difference of matched pairs (equal |θ(t_rewind)|, earlier- minus
     later-removed) at each mask level in IMP's order, and at level 0 in oneshot's order
     (its null); symmetric-log scale, linear within ±``linthresh``. Right: Spearman
-    ρ(removal round, |W|), how strongly magnitude alone predicts removal. Mean line,
-    min–max band over seeds (`band`).
+    ρ(removal round, |W|), how strongly magnitude alone predicts removal. Per-seed dots,
+    their mean and its interval (one-sided 95% Student-t bounds, `band`).
     """
     imp = statistics.assign(order="imp", difference=statistics.matched_imp)
     oneshot = statistics[statistics.level == 0].assign(order="oneshot", difference=lambda t: t.matched_oneshot)
@@ -572,42 +788,89 @@ def matched_pairs_figure(statistics: pd.DataFrame, *, linthresh: float = 0.001) 
     return fig
 
 
+class Panel(NamedTuple):
+    """One panel of notebook 07's matrix."""
+
+    title: str
+    """What the panel asks, in words ("{rounds}" is filled in)."""
+    axis: str
+    """The x axis label: the quantity."""
+    columns: dict[str, str]
+    """``robustness.network_table`` column → its name in the legend."""
+
+
 ROBUSTNESS_PANELS = (
-    ("RF-width ratio, IMP − random", {"imp_minus_random": "IMP − random"}),
-    ("largest component ÷ random", {"imp_component": "IMP", "random_component": "random"}),
-    ("test accuracy", {"dense_accuracy": "dense", "imp_accuracy": "IMP", "random_accuracy": "random"}),
-    ("Spearman ρ(removal round, rewind |W|)", {"removal_rho": "IMP"}),
-    ("first-layer ‖W_T − W_r‖ ÷ ‖W_r‖, dense", {"weight_change": "dense"}),
+    Panel("RF-width ratio, IMP − random and IMP − oneshot (< 0: IMP more local)", "difference of RF-width ratios",
+          {"imp_minus_random": "IMP − random", "imp_minus_oneshot": "IMP − oneshot"}),
+    Panel("largest connected group ÷ random placement (> 1: blob-like)", "ratio",
+          {"imp_component": "IMP", "random_component": "random"}),
+    Panel("test accuracy: dense, and after {rounds} rounds of IMP or random pruning", "test accuracy",
+          {"dense_accuracy": "dense", "imp_accuracy": "IMP", "random_accuracy": "random"}),
+    Panel("does IMP replay the initial weights? Spearman ρ of removal round with |W| at the rewind step", "Spearman ρ",
+          {"removal_rho": "IMP"}),
+    Panel(r"how far dense training moves the first layer: $\|W_T-W_r\|\div\|W_r\|$", "relative change",
+          {"weight_change": "dense"}),
 )
-"""Notebook 07's panels: title and the network-table columns (``robustness.network_table``) drawn in it."""
-ROBUSTNESS_COLOURS = {"IMP − random": METHOD_COLOURS["imp"], "IMP": METHOD_COLOURS["imp"], "random": METHOD_COLOURS["random"], "dense": "#27ae60"}
+"""Notebook 07's panels (and 08's): what each asks, its axis, and the network-table columns drawn in it."""
+ROBUSTNESS_COLOURS = {
+    "IMP − random": METHOD_COLOURS["random"], "IMP − oneshot": METHOD_COLOURS["oneshot"], "IMP": METHOD_COLOURS["imp"],
+    "random": METHOD_COLOURS["random"], "dense": METHOD_COLOURS["dense"],
+}
+"""A difference takes the colour of the method IMP is compared with."""
+ROBUSTNESS_COLUMNS = [column for panel in ROBUSTNESS_PANELS for column in panel.columns]
+"""Every network-table column the matrix plots, in panel order."""
 
 
-def robustness_figure(table: pd.DataFrame, *, margin: float) -> plt.Figure:
-    """Notebook 07's matrix: one row per cell, one panel per measure (``ROBUSTNESS_PANELS``).
+def cell_name(cell: Mapping[str, Any], long_steps: int | None = None) -> str:
+    """A matrix row in words, from its network-table fields.
 
-    Dots: networks (seeds); bar: their mean. The first panel marks 0 and −``margin``
-    (the claims' smallest effect of interest): a cell whose networks lie left of it localizes.
+    Notebook 07's cells (`robustness.Cell`: width, batchnorm, task, long): "width 256,
+    BatchNorm, harder task, 4× steps a round" (``long_steps`` the factor; "longer training"
+    when not given). Notebook 08's regimes (`batchnorm_regime.Regime`: name, width): "lr 0.4,
+    width 256". The labels the claims use (``Cell.label``: "256, BN, harder task") stay as
+    they are; this is only what a figure shows.
     """
-    labels = list(dict.fromkeys(table.cell))
-    fig, axes = plt.subplots(1, len(ROBUSTNESS_PANELS), figsize=(3.1 * len(ROBUSTNESS_PANELS), 0.45 * len(labels) + 1.6), sharey=True)
-    for ax, (title, columns) in zip(axes, ROBUSTNESS_PANELS):
-        offsets = np.linspace(-0.18, 0.18, len(columns)) if len(columns) > 1 else [0.0]
-        for offset, (column, name) in zip(offsets, columns.items()):
-            colour = ROBUSTNESS_COLOURS[name]
-            for y, label in enumerate(labels):
-                values = table.loc[table.cell == label, column]
-                ax.scatter(values, np.full(len(values), y + offset), s=10, color=colour, alpha=0.6, lw=0)
-                ax.plot([values.mean()] * 2, [y + offset - 0.14, y + offset + 0.14], color=colour, lw=2,
-                        label=name if y == 0 else None)
-        ax.set_title(title, fontsize=9)
+    if "name" in cell:
+        return f"{cell['name']}, width {cell['width']}"
+    words = [f"width {cell['width']}", *(["BatchNorm"] if cell["batchnorm"] else []), f"{cell['task']} task"]
+    if cell.get("long"):
+        words.append(f"{long_steps}× steps a round" if long_steps else "longer training")
+    return ", ".join(words)
+
+
+def robustness_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per cell (its label, in the table's order), the mean over seeds of every column the matrix
+    plots (``ROBUSTNESS_COLUMNS``): the figure's numbers, for `save_figure`'s ``values``."""
+    return table.groupby("cell", sort=False)[ROBUSTNESS_COLUMNS].mean()
+
+
+def robustness_figure(table: pd.DataFrame, *, margin: float, rounds: int, long_steps: int | None = None) -> plt.Figure:
+    """Notebook 07's matrix (and notebook 08's regimes): one row per cell, one panel per question (``ROBUSTNESS_PANELS``).
+
+    ``table``: ``robustness.network_table`` rows. Rows are named in words (`cell_name`).
+    In each panel, per cell and column: dots, the networks (seeds); diamond and bar, their
+    mean and its interval (one-sided 95% Student-t bounds, ``claims_interval``), drawn by
+    seaborn (`_dots_and_interval`). The first panel marks 0 (solid: no difference) and
+    −``margin`` (dashed: the claims' smallest effect of interest; a cell whose bar lies left
+    of it localizes by more than that); the second marks 1 (dashed: random placement).
+    """
+    shown = table.assign(row=[cell_name(cell, long_steps) for _, cell in table.iterrows()])
+    order = list(dict.fromkeys(shown.row))
+    fig, axes = plt.subplots(1, len(ROBUSTNESS_PANELS), figsize=(3.4 * len(ROBUSTNESS_PANELS), 0.5 * len(order) + 2.0),
+                             sharey=True)
+    for ax, panel in zip(axes, ROBUSTNESS_PANELS):
+        long = shown.melt(id_vars="row", value_vars=list(panel.columns), var_name="series", value_name="value")
+        palette = {name: ROBUSTNESS_COLOURS[name] for name in panel.columns.values()}
+        _dots_and_interval(ax, long.assign(series=long.series.map(panel.columns)), category="row", value="value",
+                           hue="series", order=order, palette=palette, horizontal=True)
+        ax.set_title(textwrap.fill(panel.title.format(rounds=rounds), 34, break_on_hyphens=False, break_long_words=False), fontsize=9)
+        ax.set_xlabel(panel.axis)
+        ax.set_ylabel("")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
-        if len(columns) > 1:
-            ax.legend(frameon=False, fontsize=7)
+        if len(palette) > 1:  # under the axis label, clear of the dots
+            _key(ax, palette, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=len(palette))
     axes[0].axvline(0, color="k", lw=0.8)
     axes[0].axvline(-margin, color="k", lw=0.8, ls="--")
     axes[1].axvline(1, color="k", lw=0.8, ls="--")
-    axes[0].set_yticks(range(len(labels)), labels)
-    axes[0].invert_yaxis()
     fig.tight_layout()
     return fig
