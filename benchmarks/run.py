@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imprf_utils.clone import gaussian_clone  # noqa: E402
+from imprf_utils.data.clone import gaussian_clone  # noqa: E402
 from imprf_utils.data import Dataset  # noqa: E402
 from imprf_utils.metrics import cavity_scores, kurtosis  # noqa: E402
 from imprf_utils.models import MaskedFCN  # noqa: E402

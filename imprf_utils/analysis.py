@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from imprf_utils.clone import gaussian_probe_accuracy
+from imprf_utils.data.clone import gaussian_probe_accuracy
 from imprf_utils.data import Dataset, HiddenContrast
 from imprf_utils.experiment import DENSE, Experiment, ExperimentConfig, load_data, run_experiments
 from imprf_utils.plots import figures_root

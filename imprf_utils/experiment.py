@@ -37,7 +37,7 @@ from imprf_utils.errors import ConfigError
 from imprf_utils.models import MaskedFCN, replica_state, stack_states
 from imprf_utils.pruning import kept_fraction, magnitude_masks, random_masks, removal_round, top_magnitude_masks
 from imprf_utils.store import Run
-from imprf_utils.superclasses import apply_superclasses, check_superclasses, superclass_mapping
+from imprf_utils.data.superclasses import apply_superclasses, check_superclasses, superclass_mapping
 from imprf_utils.train import PRECISIONS, DeviceData, train
 
 METHODS = ("imp", "oneshot", "random")

@@ -20,12 +20,12 @@ def test_load_dataset_rejects_unknown_names_options_and_splits():
 
 
 def test_the_registry_reexports_what_notebooks_and_modules_import():
-    import imprf_utils.clone
-    import imprf_utils.dataset
+    import imprf_utils.data.clone
+    import imprf_utils.data.dataset
     from imprf_utils.data import DATASETS, Dataset, check_options, gaussian_clone, load_dataset  # noqa: F401
 
-    assert imprf_utils.data.Dataset is imprf_utils.dataset.Dataset
-    assert imprf_utils.data.gaussian_clone is imprf_utils.clone.gaussian_clone
+    assert imprf_utils.data.Dataset is imprf_utils.data.dataset.Dataset
+    assert imprf_utils.data.gaussian_clone is imprf_utils.data.clone.gaussian_clone
     assert set(imprf_utils.data.__all__) <= set(dir(imprf_utils.data))
     check_options("photos", {"n": 10, "size": 32, "grayscale": False})
     with pytest.raises(ConfigError, match="valid options: n, size, grayscale, amplitude"):

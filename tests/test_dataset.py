@@ -1,4 +1,4 @@
-"""Tests of imprf_utils.dataset: the Dataset type's methods and its checks of the data it holds."""
+"""Tests of imprf_utils.data.dataset: the Dataset type's methods and its checks of the data it holds."""
 
 import pytest
 import torch

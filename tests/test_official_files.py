@@ -1,4 +1,4 @@
-"""Tests of imprf_utils.official_files: ImageNet32 / CIFAR-10 readers on tiny files in the official formats."""
+"""Tests of imprf_utils.data.official_files: ImageNet32 / CIFAR-10 readers on tiny files in the official formats."""
 
 import os
 import pickle

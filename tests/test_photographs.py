@@ -1,4 +1,4 @@
-"""Tests of imprf_utils.photographs (``photos`` and ``natural`` tasks) against independent oracles."""
+"""Tests of imprf_utils.data.photographs (``photos`` and ``natural`` tasks) against independent oracles."""
 
 import math
 import socket
@@ -10,11 +10,11 @@ import scipy.stats
 import skimage.data
 import torch
 
-import imprf_utils.photographs
+import imprf_utils.data.photographs
 from imprf_utils.data import gaussian_clone, load_dataset
 from imprf_utils.errors import ConfigError
-from imprf_utils.clone import gaussian_probe_accuracy
-from imprf_utils.photographs import (
+from imprf_utils.data.clone import gaussian_probe_accuracy
+from imprf_utils.data.photographs import (
     PHOTOS,
     PHOTOS_CLASSES,
     WINDOW,
@@ -219,12 +219,12 @@ def test_errors_name_what_to_change(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "skimage", None)  # as if scikit-image were not installed
     monkeypatch.setitem(sys.modules, "skimage.data", None)
-    imprf_utils.photographs._photo.cache_clear()
+    imprf_utils.data.photographs._photo.cache_clear()
     try:
         with pytest.raises(ModuleNotFoundError, match="pip install scikit-image"):
             load_dataset("photos", n=8)
     finally:
-        imprf_utils.photographs._photo.cache_clear()
+        imprf_utils.data.photographs._photo.cache_clear()
 
 
 # --------------------------------------------------------------------------- natural photos
@@ -260,7 +260,7 @@ def test_natural_default_works_offline_standardized_and_deterministic(monkeypatc
         raise OSError("network access in a test")
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    imprf_utils.photographs._photo.cache_clear()  # read the photos again, now without network
+    imprf_utils.data.photographs._photo.cache_clear()  # read the photos again, now without network
     ds = load_dataset("natural", n=4_000)
     assert ds.num_classes == 8 and ds.mean is None and not ds.periodic
     assert abs(float(ds.x.mean())) < 0.1 and abs(float(ds.x.std()) - 1) < 0.1

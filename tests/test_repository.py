@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from imprf_utils.experiment import ExperimentConfig
-from imprf_utils.superclasses import BUILTIN, read_mapping
+from imprf_utils.data.superclasses import BUILTIN, read_mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ["README.md", "Makefile", "pyproject.toml", "environment.yml", ".ci", "docs", "imprf_utils", "tests",

@@ -1,4 +1,4 @@
-"""Tests of imprf_utils.superclasses and of the data steps of ExperimentConfig (fraction, superclasses)."""
+"""Tests of imprf_utils.data.superclasses and of the data steps of ExperimentConfig (fraction, superclasses)."""
 
 import pytest
 import torch
@@ -6,7 +6,7 @@ import torch
 from imprf_utils.data import clone_splits, load_dataset
 from imprf_utils.errors import ConfigError, DataFormatError
 from imprf_utils.experiment import ExperimentConfig, load_data
-from imprf_utils.superclasses import apply_superclasses, read_mapping, superclass_mapping
+from imprf_utils.data.superclasses import apply_superclasses, read_mapping, superclass_mapping
 
 SMALL = dict(dataset="skewed_texture", dataset_options={"n": 400, "size": 8})
 

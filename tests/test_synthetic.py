@@ -1,4 +1,4 @@
-"""Tests of imprf_utils.synthetic (nlgp, skewed_texture) against analytic moments derived here."""
+"""Tests of imprf_utils.data.synthetic (nlgp, skewed_texture) against analytic moments derived here."""
 
 import math
 
@@ -8,7 +8,7 @@ import scipy.special
 import scipy.stats
 import torch
 
-from imprf_utils import synthetic
+from imprf_utils.data import synthetic
 from imprf_utils.data import load_dataset
 from imprf_utils.errors import ConfigError
 

@@ -59,7 +59,7 @@ def fingerprints() -> dict[str, str]:
     import numpy as np
     import torch
 
-    from imprf_utils.clone import gaussian_clone
+    from imprf_utils.data.clone import gaussian_clone
     from imprf_utils.data import load_dataset
     from imprf_utils.experiment import ExperimentConfig, run_experiment
     from imprf_utils.features import ica_components

@@ -30,7 +30,7 @@ import math
 import numpy as np
 import torch
 
-from imprf_utils.dataset import DEFAULT_SIZE, Dataset, balanced_labels, split_generator
+from imprf_utils.data.dataset import DEFAULT_SIZE, Dataset, balanced_labels, split_generator
 from imprf_utils.errors import ConfigError
 
 NUGGET = 1e-3

@@ -23,7 +23,7 @@ import math
 import numpy as np
 import torch
 
-from imprf_utils.dataset import DEFAULT_SIZE, SPLITS, Dataset, balanced_labels, split_generator
+from imprf_utils.data.dataset import DEFAULT_SIZE, SPLITS, Dataset, balanced_labels, split_generator
 from imprf_utils.errors import ConfigError
 
 PHOTOS = (
@@ -228,7 +228,7 @@ def window_scrambled(windows: torch.Tensor, size: int, generator: torch.Generato
     centre cut out, and each channel of it rescaled to the mean and standard deviation of the
     real centre's channel: c' = (c − mean c) / sd c · sd r + mean r. So a scrambled patch is not
     periodic, and its first and second moments match the real patches' (a Gaussian probe cannot
-    tell the two apart: `imprf_utils.clone.gaussian_probe_accuracy`), while its phases, and so its
+    tell the two apart: `imprf_utils.data.clone.gaussian_probe_accuracy`), while its phases, and so its
     edges, are random.
     """
     top = (windows.shape[-1] - size) // 2

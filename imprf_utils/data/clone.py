@@ -21,7 +21,7 @@ from dataclasses import replace
 
 import torch
 
-from imprf_utils.dataset import Dataset
+from imprf_utils.data.dataset import Dataset
 from imprf_utils.errors import ConfigError
 
 

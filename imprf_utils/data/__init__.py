@@ -3,24 +3,24 @@
 Generated (deterministic per seed; train and test are disjoint draws of one seed):
 
 - ``nlgp`` — Ingrosso & Goldt's nonlinear Gaussian process; classes differ in correlation
-  length ξ and/or gain g (`imprf_utils.synthetic.nlgp_dataset`).
+  length ξ and/or gain g (`imprf_utils.data.synthetic.nlgp_dataset`).
 - ``skewed_texture`` — class template × sign of a skewed texture; its Gaussian clone keeps only
-  the template (`imprf_utils.synthetic.skewed_texture_dataset`).
+  the template (`imprf_utils.data.synthetic.skewed_texture_dataset`).
 - ``natural`` — grayscale patches of photographs shipped inside installed packages
   (scikit-learn, scikit-image, matplotlib), labelled by photo
-  (`imprf_utils.photographs.natural_dataset`).
+  (`imprf_utils.data.photographs.natural_dataset`).
 - ``photos`` — patches of those photographs, real vs phase-scrambled × the sign of a weak
   template; train and test from different photographs
-  (`imprf_utils.photographs.photos_dataset`).
+  (`imprf_utils.data.photographs.photos_dataset`).
 
 Read from the official files in ``data_dir`` (never downloaded, never replaced by another set;
-`imprf_utils.official_files`):
+`imprf_utils.data.official_files`):
 
 - ``imagenet32`` — Downsampled ImageNet 32×32 (Chrabaszcz, Loshchilov & Hutter 2017):
   ``train_data_batch_1..10`` and ``val_data`` as pickles or ``.npz``.
 - ``cifar10`` — the CIFAR-10 python batches ``data_batch_1..5``, ``test_batch``, ``batches.meta``.
 
-`Dataset` (from `imprf_utils.dataset`) and `gaussian_clone` (from `imprf_utils.clone`) are
+`Dataset` (from `imprf_utils.data.dataset`) and `gaussian_clone` (from `imprf_utils.data.clone`) are
 re-exported here, so ``from imprf_utils.data import load_dataset, gaussian_clone, Dataset``
 is all a notebook needs. `clone_splits` is the clone every run and notebook uses: from the
 exact moments where the generator knows them (`exact_moments`), else from independent halves
@@ -36,12 +36,12 @@ from typing import Any, Callable
 
 import torch
 
-from imprf_utils.clone import gaussian_clone, gaussian_clone_from_moments
-from imprf_utils.dataset import DEFAULT_SIZE, SPLITS, Dataset
+from imprf_utils.data.clone import gaussian_clone, gaussian_clone_from_moments
+from imprf_utils.data.dataset import DEFAULT_SIZE, SPLITS, Dataset
 from imprf_utils.errors import ConfigError
-from imprf_utils.official_files import read_cifar10, read_imagenet32
-from imprf_utils.photographs import DEFAULT_PHOTOS, PHOTOS, PHOTOS_VERSION, check_photos, natural_dataset, photos_dataset
-from imprf_utils.synthetic import nlgp_classes, nlgp_dataset, nlgp_moments, skewed_texture_dataset, skewed_texture_moments
+from imprf_utils.data.official_files import read_cifar10, read_imagenet32
+from imprf_utils.data.photographs import DEFAULT_PHOTOS, PHOTOS, PHOTOS_VERSION, check_photos, natural_dataset, photos_dataset
+from imprf_utils.data.synthetic import nlgp_classes, nlgp_dataset, nlgp_moments, skewed_texture_dataset, skewed_texture_moments
 
 __all__ = [
     "DATASETS", "DEFAULT_PHOTOS", "DEFAULT_SIZE", "PHOTOS", "SPLITS", "Dataset",

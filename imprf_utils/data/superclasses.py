@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from imprf_utils.data import Dataset
+from imprf_utils.data.dataset import Dataset
 from imprf_utils.errors import ConfigError, DataFormatError
 
 MODULO = re.compile(r"mod(\d+)")

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from imprf_utils.dataset import Dataset
+from imprf_utils.data.dataset import Dataset
 from imprf_utils.errors import ConfigError, DataFormatError, UnsafePickleError
 
 REFETCH = "; the file is not in the official format — download and unpack it again"
