@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imprf_utils.data.clone import gaussian_clone  # noqa: E402
 from imprf_utils.data import Dataset  # noqa: E402
-from imprf_utils.metrics import cavity_scores, kurtosis  # noqa: E402
+from imprf_utils.measures.kurtosis import cavity_scores, kurtosis  # noqa: E402
 from imprf_utils.models import MaskedFCN  # noqa: E402
 from imprf_utils.train import PRECISIONS, DeviceData, matmul_precision, train  # noqa: E402
 

@@ -24,18 +24,9 @@ from imprf_utils.data import Dataset, HiddenContrast
 from imprf_utils.experiment import DENSE, Experiment, ExperimentConfig, load_data, run_experiments
 from imprf_utils.plots import figures_root
 from imprf_utils.presets import notebook_configs
-from imprf_utils.metrics import (
-    class_kurtosis,
-    compactness_ratio,
-    connections_per_unit,
-    kurtosis,
-    locality_maps,
-    near_pair_fraction,
-    non_gaussianity,
-    rf_width,
-    rf_width_ratio,
-    shuffle_positions,
-)
+from imprf_utils.measures.kurtosis import class_kurtosis, kurtosis, non_gaussianity
+from imprf_utils.measures.shape import compactness_ratio, rf_width, rf_width_ratio, shuffle_positions
+from imprf_utils.measures.connections import connections_per_unit, locality_maps, near_pair_fraction
 
 
 # --------------------------------------------------------------------------------------

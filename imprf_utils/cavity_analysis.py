@@ -19,7 +19,7 @@ import torch
 
 from imprf_utils.analysis import per_experiment
 from imprf_utils.experiment import DENSE, Experiment
-from imprf_utils.metrics import cavity_scores
+from imprf_utils.measures.kurtosis import cavity_scores
 
 
 @torch.no_grad()

@@ -31,7 +31,7 @@ from sklearn.decomposition import FastICA
 from sklearn.exceptions import ConvergenceWarning
 
 from imprf_utils.data import Dataset
-from imprf_utils.metrics import ImageShape, ipr, rf_width_ratio
+from imprf_utils.measures.shape import ImageShape, ipr, rf_width_ratio
 from imprf_utils.models import MaskedFCN
 from imprf_utils.train import DeviceData, train
 

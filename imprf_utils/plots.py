@@ -25,7 +25,8 @@ import torch
 from scipy import stats
 
 import imprf_utils
-from imprf_utils.metrics import binomial_null, connections_per_unit, ipr
+from imprf_utils.measures.connections import binomial_null, connections_per_unit
+from imprf_utils.measures.shape import ipr
 
 REPOSITORY = Path(imprf_utils.__file__).resolve().parent.parent
 FIGURES = REPOSITORY / "figures"

@@ -32,7 +32,7 @@ import torch
 
 from imprf_utils.claims import Claim, referenced_row
 from imprf_utils.experiment import DENSE, Experiment, ExperimentConfig
-from imprf_utils.metrics import compactness_ratio, rf_width_ratio
+from imprf_utils.measures.shape import compactness_ratio, rf_width_ratio
 from imprf_utils.presets import check_notebook_parameters, experiment_config, notebook_configs
 from imprf_utils.sweep import SweepSummary, run_sweep
 

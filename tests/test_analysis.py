@@ -25,7 +25,7 @@ from imprf_utils.analysis import (
     width_ratios,
 )
 from imprf_utils.data import Dataset
-from imprf_utils.metrics import shuffle_positions
+from imprf_utils.measures.shape import shuffle_positions
 from imprf_utils.experiment import ExperimentConfig
 from conftest import CONFIG, TINY, class_non_gaussianity
 

@@ -104,12 +104,10 @@ def test_the_import_graph_has_no_cycle():
 
 
 def test_every_module_is_named_in_the_architecture_page():
+    """By its path from the repository root (tests/test_repository.py checks that each path exists)."""
     text = ARCHITECTURE.read_text()
-    missing = [
-        f"{name.replace('.', '/')}.py"
-        for name in module_names(PACKAGE)
-        if not re.search(rf"(?<![\w/.]){re.escape(name.replace('.', '/'))}\.py\b", text)
-    ]
+    paths = [f"imprf_utils/{name.replace('.', '/')}.py" for name in module_names(PACKAGE)]
+    missing = [path for path in paths if not re.search(rf"(?<![\w/.]){re.escape(path)}\b", text)]
     assert not missing, f"docs/ARCHITECTURE.md does not name {', '.join(missing)}: add a line for each"
 
 

@@ -1,4 +1,4 @@
-"""Tests of imprf_utils.metrics against independent oracles: SciPy, brute force, known geometry."""
+"""Tests of imprf_utils.measures against independent oracles: SciPy, brute force, known geometry."""
 
 from __future__ import annotations
 
@@ -10,25 +10,12 @@ import pytest
 import scipy.stats
 import torch
 
-from imprf_utils.metrics import (
-    average_receptive_field,
-    near_centre_share,
-    binomial_null,
-    cavity_scores,
-    class_kurtosis,
-    compactness,
-    compactness_ratio,
-    connections_per_unit,
-    ipr,
-    kurtosis,
-    locality_maps,
-    near_pair_fraction,
-    mean_class_kurtosis,
-    non_gaussianity,
-    rf_width,
-    rf_width_ratio,
+from imprf_utils.measures.shape import (
+    average_receptive_field, near_centre_share, compactness, compactness_ratio, ipr, rf_width, rf_width_ratio,
     shuffle_positions,
 )
+from imprf_utils.measures.connections import binomial_null, connections_per_unit, locality_maps, near_pair_fraction
+from imprf_utils.measures.kurtosis import cavity_scores, class_kurtosis, kurtosis, mean_class_kurtosis, non_gaussianity
 
 
 def _mask(image_shape, units_pixels):
@@ -138,7 +125,7 @@ def test_cavity_scores_match_brute_force(use_mask, use_labels):
 
 def test_cavity_scores_chunking_and_identity_with_non_gaussianity(monkeypatch):
     """Scores do not depend on the chunk size, and equal a change of non_gaussianity."""
-    import imprf_utils.metrics as metrics
+    import imprf_utils.measures.kurtosis as metrics
 
     g = torch.Generator().manual_seed(4)
     x = torch.rand(1000, 9, generator=g, dtype=torch.float64) ** 3

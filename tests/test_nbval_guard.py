@@ -17,9 +17,9 @@ NOTEBOOK = ROOT / "notebooks" / "00_data_and_gaussian_clone.ipynb"
 # Loaded by every Python process started with this PYTHONPATH, the notebook's kernel included,
 # before the notebook imports imprf_utils: kurtosis comes back 10% too large.
 PLANT = """
-import imprf_utils.metrics as metrics
-_kurtosis = metrics.kurtosis
-metrics.kurtosis = lambda h, dim=0: 1.1 * _kurtosis(h, dim)
+import imprf_utils.measures.kurtosis as measures
+_kurtosis = measures.kurtosis
+measures.kurtosis = lambda h, dim=0: 1.1 * _kurtosis(h, dim)
 """
 
 

@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from imprf_utils.claims import bounds
-from imprf_utils.metrics import average_receptive_field, binomial_null
+from imprf_utils.measures.shape import average_receptive_field
+from imprf_utils.measures.connections import binomial_null
 from PIL import Image
 
 from imprf_utils.plots import (

@@ -93,7 +93,7 @@ def bad_references(path: Path) -> list[str]:
 
 def test_the_scan_covers_the_repository():
     files = {str(p.relative_to(ROOT)) for p in scanned_files()}
-    for expected in ("README.md", "docs/papers.md", "imprf_utils/metrics.py", "presets/default.yaml",
+    for expected in ("README.md", "docs/papers.md", "imprf_utils/measures/shape.py", "presets/default.yaml",
                      "notebooks/03_imp_vs_oneshot_vs_random.ipynb", "benchmarks/run.py", "data/README.md"):
         assert expected in files
 

@@ -10,7 +10,7 @@ from imprf_utils import robustness
 from imprf_utils.__main__ import main
 from imprf_utils.claims import Claim, judge, write_claims_record
 from imprf_utils.experiment import DENSE, Experiment
-from imprf_utils.metrics import rf_width_ratio
+from imprf_utils.measures.shape import rf_width_ratio
 from imprf_utils.presets import load_preset, notebook_configs
 from imprf_utils.robustness import Cell
 

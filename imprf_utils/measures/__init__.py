@@ -1,0 +1,17 @@
+"""The measures of the suite: pure functions, tensors in, tensors out, by topic.
+
+Every figure-level claim of the papers rests on one of these:
+
+- `imprf_utils.measures.kurtosis` — non-Gaussianity of first-layer pre-activations (Redman
+  et al. Fig. 4B) and the cavity score of each weight (Fig. 5);
+- `imprf_utils.measures.shape` — how local the masks are: RF width, compactness, the average
+  receptive field, IPR (Figs. 1, 3C, 4A; Ingrosso & Goldt), each against the count-matched
+  control "same weights at random positions", `shuffle_positions`;
+- `imprf_utils.measures.connections` — Pellegrini & Biroli's diagnostics: locality maps and
+  connections per unit against the binomial null.
+
+A measure imports nothing of the suite but another measure: no data, no training, no output.
+Conventions (docs/CONTRACTS.md): a first-layer input index is c*H*W + y*W + x for an image of
+shape (C, H, W); on `periodic` images spatial distances are minimum-image distances on the
+H×W torus. Moments are computed in float64.
+"""
