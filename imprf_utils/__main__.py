@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from imprf_utils.errors import BAD_INPUT, ConfigError
-from imprf_utils.experiment import DEFAULT_RUN_STORE
+from imprf_utils.output import DEFAULT_RUN_STORE
 from imprf_utils.presets import load_preset
 from imprf_utils.batchnorm_regime import sweep_regimes
 from imprf_utils.robustness import sweep_matrix

@@ -22,7 +22,7 @@ import torch
 from imprf_utils.data.clone import gaussian_probe_accuracy
 from imprf_utils.data import Dataset, HiddenContrast
 from imprf_utils.experiment import DENSE, Experiment, ExperimentConfig, load_data, run_experiments
-from imprf_utils.plots import figures_root
+from imprf_utils.output import figures_root
 from imprf_utils.presets import notebook_configs
 from imprf_utils.measures.kurtosis import class_kurtosis, kurtosis, non_gaussianity
 from imprf_utils.measures.shape import compactness_ratio, rf_width, rf_width_ratio, shuffle_positions
@@ -47,7 +47,7 @@ class NotebookRuns:
     params: dict[str, Any]
     """The seeds and the first data config, stored beside every figure (``plots.save_figure``)."""
     figures_dir: Path
-    """``plots.figures_root`` of the notebook's ``figures_dir`` and ``preset``."""
+    """``output.figures_root`` of the notebook's ``figures_dir`` and ``preset``."""
 
     @property
     def experiments(self) -> list[Experiment]:

@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from imprf_utils.output import FIGURES, git_commit, write_atomic
 
 KINDS = ("claim", "positive control", "sanity check")
 DIRECTIONS = ("greater", "less")
@@ -265,11 +265,7 @@ def record_path(notebook: str, dataset: str, figures_dir: str | Path | None) -> 
     number = Path(notebook).name[:2]
     if not (len(number) == 2 and number.isdigit()):
         raise ValueError(f"notebook must start with its two-digit number (e.g. '03' or '03_imp_vs_oneshot'), got {notebook!r}")
-    if figures_dir is None:
-        from imprf_utils.plots import FIGURES
-
-        figures_dir = FIGURES
-    return Path(figures_dir) / dataset / f"claims_{number}.json"
+    return Path(FIGURES if figures_dir is None else figures_dir) / dataset / f"claims_{number}.json"
 
 
 RECORD_FIELDS = ("kind", "claim", "figure", "direction", "margin", "n", "estimate", "sd", "lower", "upper", "alpha", "verdict", "unit")
@@ -288,7 +284,6 @@ def write_claims_record(
     [{kind, claim, figure, direction, margin, n, estimate, sd, lower, upper, alpha (the row's
     Holm level), verdict, unit, values, and same_as for a row judged elsewhere}]}.
     """
-    from imprf_utils.plots import provenance
     from imprf_utils.presets import changed_parameters
 
     path = record_path(notebook, dataset, figures_dir)
@@ -308,20 +303,13 @@ def write_claims_record(
         "dataset": dataset,
         "preset": preset,
         **({} if changed is None else {"changed": changed}),
-        "commit": provenance({})["git_commit"],
+        "commit": git_commit(),
         "alpha": float(judged["family_alpha"].iloc[0]),
         "rows": rows,
     }
     text = json.dumps(record, indent=1, allow_nan=False, ensure_ascii=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text)
     return path
 
 

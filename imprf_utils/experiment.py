@@ -27,13 +27,13 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 import functools
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 
 from imprf_utils.data import CLONE_VERSION, DATASETS, RECIPE_VERSIONS, Dataset, check_options, clone_splits, load_dataset
 from imprf_utils.errors import ConfigError
+from imprf_utils.output import DEFAULT_RUN_STORE
 from imprf_utils.models import MaskedFCN, replica_state, stack_states
 from imprf_utils.pruning import kept_fraction, magnitude_masks, random_masks, removal_round, top_magnitude_masks
 from imprf_utils.store import Run
@@ -64,7 +64,6 @@ class Level(NamedTuple):
 
 
 DENSE = Level("imp", 0)
-DEFAULT_RUN_STORE = Path(os.environ.get("IMPRF_RUN_STORE", Path(__file__).resolve().parent.parent / "runs"))
 
 
 DATA = {"data": True}

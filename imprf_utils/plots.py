@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
-import subprocess
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,31 +19,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
-from scipy import stats
 
-import imprf_utils
+from imprf_utils.claims import bounds
 from imprf_utils.measures.connections import binomial_null, connections_per_unit
 from imprf_utils.measures.shape import ipr
-
-REPOSITORY = Path(imprf_utils.__file__).resolve().parent.parent
-FIGURES = REPOSITORY / "figures"
-"""The tracked figures: only ``make notebooks`` writes here (IMPRF_FIGURES=figures), with the default preset."""
-
-
-def figures_root(figures_dir: str | Path | None = None, preset: str | Path = "default") -> Path:
-    """Where a run's ``<dataset>/`` figure folders go.
-
-    ``figures_dir`` when given (a notebook parameter, relative to the working directory);
-    else ``$IMPRF_FIGURES``; else ``build/<preset>/figures`` in the repository, so that
-    only ``make notebooks`` rewrites the tracked ``figures/``. ``preset`` may be a YAML
-    file's path: its stem names the folder.
-    """
-    if figures_dir is not None:
-        return Path(figures_dir)
-    if os.environ.get("IMPRF_FIGURES"):
-        return Path(os.environ["IMPRF_FIGURES"])
-    return REPOSITORY / "build" / Path(str(preset)).stem / "figures"
-
+from imprf_utils.output import figures_root, provenance
 
 METHOD_COLOURS = {"imp": "#c0392b", "oneshot": "#2471a3", "random": "#7f8c8d", "dense": "#27ae60"}
 METHOD_LABELS = {"imp": "IMP", "oneshot": "oneshot", "random": "random", "dense": "dense"}
@@ -62,18 +39,11 @@ STATS_KEY = f"Dots: networks (seeds); markers: their mean; bars: {INTERVAL}"
 
 
 def claims_interval(values: Sequence[float]) -> tuple[float, float]:
-    """The interval drawn around every mean over seeds: the claims' one-sided 95% Student-t bounds.
-
-    (x̄ − t s/√n, x̄ + t s/√n), t = t_{0.95, n−1}, s the standard deviation (ddof 1): what
-    ``claims.bounds(values, alpha=0.05)`` gives and the claims' verdicts read (before Holm's
-    correction), so that a figure's bars and its notebook's claims table tell the same story.
-    Computed here, not imported: `claims` imports this module (``FIGURES``, `provenance`)
-    and the package's import graph has no cycle; tests/test_plots.py checks that the two
-    agree. A seaborn ``errorbar`` callable (seaborn draws no bar for a single value).
-    """
-    x = np.asarray(values, dtype=float)
-    half = stats.t.ppf(1 - INTERVAL_ALPHA, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
-    return float(x.mean() - half), float(x.mean() + half)
+    """The interval drawn around every mean over seeds: the claims' one-sided 95% Student-t bounds,
+    ``claims.bounds(values, alpha=INTERVAL_ALPHA)``, which the claims' verdicts read (before Holm's
+    correction): a figure's bars and its notebook's claims table tell the same story. A seaborn
+    ``errorbar`` callable (seaborn calls it for two values or more, NaN left out)."""
+    return bounds(values, alpha=INTERVAL_ALPHA)
 
 
 def quoted(value: float, spec: str = "+.3f") -> str:
@@ -142,27 +112,6 @@ def draw_caption(fig: plt.Figure, caption: str) -> plt.Text:
     lines = textwrap.fill(caption, width, break_on_hyphens=False)  # at spaces only: "RF-width" stays whole
     return fig.text(0.5, bottom, lines, transform=below, ha="center", va="top",
                     fontsize=CAPTION_FONT_SIZE, color="0.25")
-
-
-def provenance(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Parameters, package versions and git commit, stored beside every figure."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPOSITORY, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
-    return {
-        "parameters": dict(params),
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "matplotlib": matplotlib.__version__,
-            "seaborn": sns.__version__,
-        },
-        "git_commit": commit,
-    }
 
 
 FigureValues = Mapping[str, float] | pd.Series | pd.DataFrame

@@ -23,8 +23,9 @@ import yaml
 
 from imprf_utils.errors import ConfigError
 from imprf_utils.experiment import ExperimentConfig
+from imprf_utils.output import REPOSITORY
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+PRESETS_DIR = REPOSITORY / "presets"
 
 
 def preset_names() -> list[str]:

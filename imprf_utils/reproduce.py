@@ -27,10 +27,9 @@ import papermill
 from nbconvert import HTMLExporter
 
 from imprf_utils.claims import BELOW_MARGIN, VERDICTS, estimate_text, find_records, read_claims_record, rollup
-from imprf_utils import plots
 from imprf_utils.errors import BAD_INPUT
 from imprf_utils.numerics import pin_this_process
-from imprf_utils.plots import FIGURES
+from imprf_utils.output import FIGURES, RESULTS, figures_root
 from imprf_utils.presets import load_preset
 from imprf_utils.train import PROGRESS_LOG
 
@@ -151,14 +150,6 @@ def write_golden(notebook: Path, golden_dir: Path) -> float:
                     os.environ[key] = value
     strip_volatile_metadata(output)
     return seconds
-
-
-def figures_root(preset: dict, notebooks_dir: Path, preset_name: str = "default") -> Path:
-    """Where the notebooks write figures with this preset: its figures_dir (relative to the
-    notebooks' folder, papermill's working directory), else $IMPRF_FIGURES, else build/<preset>/figures."""
-    if preset.get("figures_dir"):
-        return (notebooks_dir / preset["figures_dir"]).resolve()
-    return plots.figures_root(None, preset_name)
 
 
 VERDICT_COLOURS = {"holds": "#1e8449", "below-margin": "#7d9c2f", "inconclusive": "#7f8c8d", "fails": "#c0392b"}
@@ -361,10 +352,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
 
 
-RESULTS = Path(__file__).resolve().parent.parent / "results"
-"""The committed results of presets other than the default: results/<preset>/ (results/README.md)."""
-
-
 def write_results(notebooks: list[Path], preset: dict, name: str) -> int:
     """Execute ``notebooks`` with ``preset`` into ``results/<name>/``, their figures and claims records
     under ``results/<name>/<dataset>/``, without the volatile metadata: a preset's results, to commit."""
@@ -405,7 +392,7 @@ def reproduce(args: argparse.Namespace) -> int:
                 raise
             raise bad_input[err.ename](f"{notebook.name}: {err.evalue} (as run: {out_dir / notebook.name})") from err
         print(f"  done in {executed[-1][1]:.0f} s -> {executed[-1][0]}", flush=True)
-    figures = figures_root(preset, args.notebooks[0].resolve().parent, name)
+    figures = figures_root(preset.get("figures_dir") or None, name, relative_to=args.notebooks[0].resolve().parent)
     index = write_index(out_dir, name, executed, figures, preset)
     print(f"index: {index}")
     return 0

@@ -29,9 +29,9 @@ from typing import Any
 import torch
 
 from imprf_utils.errors import RunStoreError
+from imprf_utils.output import TMP_PREFIX, write_atomic
 
 SCHEMA_VERSION = 1
-TMP_PREFIX = ".tmp-"
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -65,7 +65,7 @@ class Run:
                     f"imprf_utils writes version {SCHEMA_VERSION}: delete that directory or use another run_store"
                 )
         else:
-            _write_atomic(config_file, json.dumps(self.config, indent=2, sort_keys=True).encode())
+            write_atomic(config_file, json.dumps(self.config, indent=2, sort_keys=True).encode())
 
     def has(self, level: str) -> bool:
         return (self.path / level).is_dir()
@@ -108,9 +108,3 @@ class Run:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}-{uuid.uuid4().hex}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

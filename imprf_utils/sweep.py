@@ -28,7 +28,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from imprf_utils.experiment import DEFAULT_RUN_STORE, Experiment, ExperimentConfig, config_defaults, run_experiments
+from imprf_utils.experiment import Experiment, ExperimentConfig, config_defaults, run_experiments
+from imprf_utils.output import DEFAULT_RUN_STORE
 from imprf_utils.presets import notebook_configs
 from imprf_utils.train import progress_enabled
 

@@ -80,7 +80,7 @@ def experiment(tmp_path_factory) -> Experiment:
 
 from pathlib import Path  # noqa: E402
 
-from imprf_utils.store import TMP_PREFIX  # noqa: E402
+from imprf_utils.output import TMP_PREFIX  # noqa: E402
 
 
 def changed(config: ExperimentConfig, **changes) -> ExperimentConfig:

@@ -12,7 +12,8 @@ import torch
 
 from imprf_utils.errors import RunStoreError
 from imprf_utils.experiment import Experiment, ExperimentConfig, run_experiment
-from imprf_utils.store import SCHEMA_VERSION, TMP_PREFIX, Run, config_hash
+from imprf_utils.store import SCHEMA_VERSION, Run, config_hash
+from imprf_utils.output import TMP_PREFIX
 
 from conftest import TINY, assert_same_results, leftovers
 

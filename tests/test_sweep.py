@@ -23,7 +23,7 @@ from imprf_utils import store
 from imprf_utils.__main__ import main
 from imprf_utils.experiment import METHODS, Experiment, ExperimentConfig, Level, run_experiments
 from imprf_utils.presets import load_preset, notebook_configs
-from imprf_utils.store import TMP_PREFIX
+from imprf_utils.output import TMP_PREFIX
 from imprf_utils.sweep import preset_configs, run_sweep
 
 from conftest import TINY
