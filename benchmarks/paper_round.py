@@ -37,8 +37,9 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imprf_utils.models import MaskedFCN  # noqa: E402
-from imprf_utils.train import PRECISIONS, DeviceData, train  # noqa: E402
+from imprf_utils.training.models import MaskedFCN  # noqa: E402
+from imprf_utils.training.config import PRECISIONS  # noqa: E402
+from imprf_utils.training.train import DeviceData, train  # noqa: E402
 
 INPUT, HIDDEN, CLASSES = 3072, 1024, 1000  # ImageNet32's 32x32x3 bytes, the preset's width, its labels
 IMAGENET32_TRAIN = 1_281_167

@@ -12,7 +12,7 @@ are used for the reference sides: torch.mm on preallocated tensors for the GEMM
 roofline; DataLoader + nn.Linear + torch.nn.utils.prune + torch.optim.SGD for the
 common baseline.
 
-On a GPU our step is a CUDA graph captured once per train() call (imprf_utils.train): the
+On a GPU our step is a CUDA graph captured once per train() call (imprf_utils.training.train): the
 timed calls of our loop run CUDA_STEPS times the steps, so the capture is spread over many
 steps as in the notebooks' calls (2000 steps a round), and the rooflines also time the eager
 step (``capture=False``) beside it, as ``ours_eager`` in their detail.
@@ -41,9 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imprf_utils.data.clone import gaussian_clone  # noqa: E402
 from imprf_utils.data import Dataset  # noqa: E402
-from imprf_utils.measures.kurtosis import cavity_scores, kurtosis  # noqa: E402
-from imprf_utils.models import MaskedFCN  # noqa: E402
-from imprf_utils.train import PRECISIONS, DeviceData, matmul_precision, train  # noqa: E402
+from imprf_utils.measures.preactivations import cavity_scores, kurtosis  # noqa: E402
+from imprf_utils.training.models import MaskedFCN  # noqa: E402
+from imprf_utils.training.config import PRECISIONS  # noqa: E402
+from imprf_utils.training.train import DeviceData, matmul_precision, train  # noqa: E402
 
 PAPER_FCN = (3072, 1024, 1024, 1024, 1000)  # Redman et al. / Pellegrini & Biroli, ImageNet32
 DEFAULT_FCN = (256, 256, 256, 256, 4)  # the `default` preset: 16x16 skewed_texture, 4 classes

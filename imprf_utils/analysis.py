@@ -21,10 +21,12 @@ import torch
 
 from imprf_utils.data.clone import gaussian_probe_accuracy
 from imprf_utils.data import Dataset, HiddenContrast
-from imprf_utils.experiment import DENSE, Experiment, ExperimentConfig, load_data, run_experiments
+from imprf_utils.training.experiment import DENSE, Experiment, load_data
+from imprf_utils.training.config import ExperimentConfig
+from imprf_utils.training.runner import run_experiments
 from imprf_utils.output import figures_root
-from imprf_utils.presets import notebook_configs
-from imprf_utils.measures.kurtosis import class_kurtosis, kurtosis, non_gaussianity
+from imprf_utils.training.presets import notebook_configs
+from imprf_utils.measures.preactivations import class_kurtosis, kurtosis, non_gaussianity
 from imprf_utils.measures.shape import compactness_ratio, rf_width, rf_width_ratio, shuffle_positions
 from imprf_utils.measures.connections import connections_per_unit, locality_maps, near_pair_fraction
 

@@ -31,10 +31,10 @@ import pandas as pd
 
 from imprf_utils.claims import Claim, judge
 from imprf_utils.errors import ConfigError
-from imprf_utils.experiment import ExperimentConfig
-from imprf_utils.presets import check_notebook_parameters, experiment_config
+from imprf_utils.training.config import ExperimentConfig
+from imprf_utils.training.presets import check_notebook_parameters, experiment_config
 from imprf_utils.robustness import MARGIN, configs_of, experiments_of, network_table, per_cell
-from imprf_utils.sweep import SweepSummary, run_sweep
+from imprf_utils.training.sweep import SweepSummary, run_sweep
 
 LOCAL = 0.05
 """A qualifying regime's IMP − random RF-width ratio lies below −LOCAL (the bound, not the mean)."""

@@ -18,8 +18,8 @@ import pandas as pd
 import torch
 
 from imprf_utils.analysis import per_experiment
-from imprf_utils.experiment import DENSE, Experiment
-from imprf_utils.measures.kurtosis import cavity_scores
+from imprf_utils.training.experiment import DENSE, Experiment
+from imprf_utils.measures.preactivations import cavity_scores
 
 
 @torch.no_grad()

@@ -284,7 +284,7 @@ def write_claims_record(
     [{kind, claim, figure, direction, margin, n, estimate, sd, lower, upper, alpha (the row's
     Holm level), verdict, unit, values, and same_as for a row judged elsewhere}]}.
     """
-    from imprf_utils.presets import changed_parameters
+    from imprf_utils.training.presets import changed_parameters
 
     path = record_path(notebook, dataset, figures_dir)
     rows = []

@@ -30,8 +30,8 @@ from imprf_utils.claims import BELOW_MARGIN, VERDICTS, estimate_text, find_recor
 from imprf_utils.errors import BAD_INPUT
 from imprf_utils.numerics import pin_this_process
 from imprf_utils.output import FIGURES, RESULTS, figures_root
-from imprf_utils.presets import load_preset
-from imprf_utils.train import PROGRESS_LOG
+from imprf_utils.training.presets import load_preset
+from imprf_utils.training.train import PROGRESS_LOG
 
 TIMEOUT_S = 6 * 3600  # per cell: a killed kernel must not hang papermill forever
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]

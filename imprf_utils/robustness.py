@@ -31,10 +31,11 @@ import pandas as pd
 import torch
 
 from imprf_utils.claims import Claim, referenced_row
-from imprf_utils.experiment import DENSE, Experiment, ExperimentConfig
+from imprf_utils.training.experiment import DENSE, Experiment
+from imprf_utils.training.config import ExperimentConfig
 from imprf_utils.measures.shape import compactness_ratio, rf_width_ratio
-from imprf_utils.presets import check_notebook_parameters, experiment_config, notebook_configs
-from imprf_utils.sweep import SweepSummary, run_sweep
+from imprf_utils.training.presets import check_notebook_parameters, experiment_config, notebook_configs
+from imprf_utils.training.sweep import SweepSummary, run_sweep
 
 Key = TypeVar("Key", bound=Hashable)
 

@@ -26,7 +26,7 @@ from imprf_utils.analysis import (
 )
 from imprf_utils.data import Dataset
 from imprf_utils.measures.shape import shuffle_positions
-from imprf_utils.experiment import ExperimentConfig
+from imprf_utils.training.config import ExperimentConfig
 from conftest import CONFIG, TINY, class_non_gaussianity
 
 

@@ -9,8 +9,8 @@ from imprf_utils.__main__ import main
 from imprf_utils.batchnorm_regime import Regime
 from imprf_utils.claims import judge
 from imprf_utils.errors import ConfigError
-from imprf_utils.experiment import Experiment
-from imprf_utils.presets import load_preset, notebook_configs
+from imprf_utils.training.experiment import Experiment
+from imprf_utils.training.presets import load_preset, notebook_configs
 
 from conftest import TINY
 

@@ -17,7 +17,7 @@ from imprf_utils.cavity_analysis import (
     removal_group_means,
     rewind_cavity_scores,
 )
-from imprf_utils.pruning import top_magnitude_masks
+from imprf_utils.training.pruning import top_magnitude_masks
 from conftest import CONFIG, class_non_gaussianity
 
 

@@ -24,7 +24,7 @@ from imprf_utils.claims import (
     verdict,
     write_claims_record,
 )
-from imprf_utils.presets import load_preset
+from imprf_utils.training.presets import load_preset
 
 ALPHA = 0.05
 

@@ -5,7 +5,7 @@ import torch
 
 from imprf_utils.data import Dataset, load_dataset
 from imprf_utils.errors import ConfigError, DataFormatError
-from imprf_utils.experiment import run_experiment
+from imprf_utils.training.runner import run_experiment
 
 from conftest import TINY, changed, leftovers
 

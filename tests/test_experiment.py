@@ -12,9 +12,11 @@ from imprf_utils.analysis import level_summary
 from imprf_utils.data import CLONE_VERSION, RECIPE_VERSIONS, gaussian_clone
 from imprf_utils.errors import ConfigError
 from conftest import CONFIG, TINY, assert_same_results, changed
-from imprf_utils.experiment import Experiment, ExperimentConfig, Level, load_data, run_experiment, run_experiments, stacked_parts
-from imprf_utils.store import SCHEMA_VERSION, config_hash
-from imprf_utils.presets import experiment_config, load_preset
+from imprf_utils.training.experiment import Experiment, Level, load_data
+from imprf_utils.training.config import ExperimentConfig
+from imprf_utils.training.runner import run_experiment, run_experiments, stacked_parts
+from imprf_utils.training.store import SCHEMA_VERSION, config_hash
+from imprf_utils.training.presets import experiment_config, load_preset
 
 
 

@@ -14,8 +14,8 @@ from imprf_utils.features import (
     top_magnitude_pixels,
     train_one_hidden_layer,
 )
-from imprf_utils.models import MaskedFCN
-from imprf_utils.train import DeviceData, train
+from imprf_utils.training.models import MaskedFCN
+from imprf_utils.training.train import DeviceData, train
 
 
 def sources_and_mixing(n=4000, d=16, seed=0):

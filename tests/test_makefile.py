@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from imprf_utils.numerics import PINNED, pinned_environ
-from imprf_utils.presets import preset_names
+from imprf_utils.training.presets import preset_names
 
 ROOT = Path(__file__).resolve().parents[1]
 MAKE = ["make", "--no-print-directory", "-o", ".venv/.installed", f"PY={sys.executable}"]

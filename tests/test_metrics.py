@@ -15,7 +15,7 @@ from imprf_utils.measures.shape import (
     shuffle_positions,
 )
 from imprf_utils.measures.connections import binomial_null, connections_per_unit, locality_maps, near_pair_fraction
-from imprf_utils.measures.kurtosis import cavity_scores, class_kurtosis, kurtosis, mean_class_kurtosis, non_gaussianity
+from imprf_utils.measures.preactivations import cavity_scores, class_kurtosis, kurtosis, mean_class_kurtosis, non_gaussianity
 
 
 def _mask(image_shape, units_pixels):
@@ -125,7 +125,7 @@ def test_cavity_scores_match_brute_force(use_mask, use_labels):
 
 def test_cavity_scores_chunking_and_identity_with_non_gaussianity(monkeypatch):
     """Scores do not depend on the chunk size, and equal a change of non_gaussianity."""
-    import imprf_utils.measures.kurtosis as metrics
+    import imprf_utils.measures.preactivations as metrics
 
     g = torch.Generator().manual_seed(4)
     x = torch.rand(1000, 9, generator=g, dtype=torch.float64) ** 3

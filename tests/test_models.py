@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from imprf_utils.models import BN_EPS, BN_MOMENTUM, MaskedFCN, bmm_replicas, replica_state, stack_states
+from imprf_utils.training.models import BN_EPS, BN_MOMENTUM, MaskedFCN, bmm_replicas, replica_state, stack_states
 
 WIDTHS = (12, 10, 8, 3)
 

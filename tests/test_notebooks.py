@@ -16,7 +16,7 @@ import pytest
 
 from imprf_utils import reproduce, robustness
 from imprf_utils.errors import ConfigError
-from imprf_utils.presets import experiment_config, load_preset, notebook_configs, passed_parameters, preset_names
+from imprf_utils.training.presets import experiment_config, load_preset, notebook_configs, passed_parameters, preset_names
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -10,7 +10,7 @@ import torch
 
 from imprf_utils.data import load_dataset
 from imprf_utils.errors import ConfigError, DataFormatError, UnsafePickleError
-from imprf_utils.experiment import run_experiment
+from imprf_utils.training.runner import run_experiment
 
 from conftest import TINY, changed, leftovers
 

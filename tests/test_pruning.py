@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.utils.prune as prune
 
-from imprf_utils.pruning import kept_fraction, magnitude_masks, random_masks, removal_round, top_magnitude_masks
+from imprf_utils.training.pruning import kept_fraction, magnitude_masks, random_masks, removal_round, top_magnitude_masks
 
 
 def _oracle_rounds(weight: torch.Tensor, rate: float, rounds: int) -> list[torch.Tensor]:

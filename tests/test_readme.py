@@ -33,9 +33,9 @@ import pytest
 import yaml
 
 from imprf_utils.claims import find_records, markdown_summary, read_claims_record
-from imprf_utils import presets
+from imprf_utils.training import presets
 from imprf_utils.errors import ConfigError
-from imprf_utils.experiment import ExperimentConfig
+from imprf_utils.training.config import ExperimentConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from imprf_utils.experiment import ExperimentConfig
+from imprf_utils.training.config import ExperimentConfig
 from imprf_utils.data.superclasses import BUILTIN, read_mapping
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ import yaml
 
 from imprf_utils import reproduce
 from imprf_utils.claims import Claim, judge, write_claims_record
-from imprf_utils.presets import load_preset, preset_names
+from imprf_utils.training.presets import load_preset, preset_names
 from imprf_utils.reproduce import figure_caption, paper_figure, run_notebook, write_index
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,8 +115,8 @@ def test_each_training_in_a_notebook_prints_on_the_terminal(tmp_path, capsys):
         nbformat.v4.new_code_cell(
             "import torch\n"
             "from imprf_utils.data import load_dataset\n"
-            "from imprf_utils.models import MaskedFCN\n"
-            "from imprf_utils.train import DeviceData, train\n"
+            "from imprf_utils.training.models import MaskedFCN\n"
+            "from imprf_utils.training.train import DeviceData, train\n"
             "ds = load_dataset('skewed_texture', split='train', n=200, size=8)\n"
             "data = DeviceData.from_dataset(ds, 'cpu')\n"
             "model = MaskedFCN((64, 8, ds.num_classes), seeds=[0, 1])\n"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from imprf_utils import batchnorm_regime, robustness
-from imprf_utils.experiment import Experiment
-from imprf_utils.presets import load_preset
-from imprf_utils.sweep import preset_configs
+from imprf_utils.training.experiment import Experiment
+from imprf_utils.training.presets import load_preset
+from imprf_utils.training.sweep import preset_configs
 from imprf_utils.reproduce import run_notebook
 
 pytestmark = pytest.mark.notebooks

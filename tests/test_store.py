@@ -11,8 +11,10 @@ import pytest
 import torch
 
 from imprf_utils.errors import RunStoreError
-from imprf_utils.experiment import Experiment, ExperimentConfig, run_experiment
-from imprf_utils.store import SCHEMA_VERSION, Run, config_hash
+from imprf_utils.training.experiment import Experiment
+from imprf_utils.training.config import ExperimentConfig
+from imprf_utils.training.runner import run_experiment
+from imprf_utils.training.store import SCHEMA_VERSION, Run, config_hash
 from imprf_utils.output import TMP_PREFIX
 
 from conftest import TINY, assert_same_results, leftovers
@@ -27,8 +29,9 @@ RUN = """
 import json, os, sys, time
 import torch
 torch.set_num_threads(1)
-from imprf_utils import store
-from imprf_utils.experiment import ExperimentConfig, run_experiment
+from imprf_utils.training import store
+from imprf_utils.training.config import ExperimentConfig
+from imprf_utils.training.runner import run_experiment
 
 config_json, run_store, log, go = sys.argv[1:5]
 save = store.Run.save
@@ -109,7 +112,7 @@ def test_a_failed_save_leaves_no_level(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         torch.serialization.save(obj, path)
 
-    monkeypatch.setattr("imprf_utils.store.torch.save", failing_save)
+    monkeypatch.setattr("imprf_utils.training.store.torch.save", failing_save)
     with pytest.raises(OSError):
         run.save("level_1", {"state": {"w": torch.ones(1)}, "masks": {"m": torch.ones(1)}}, {})
     assert not run.has("level_1")

@@ -19,12 +19,14 @@ import cloudpickle
 import pytest
 import torch
 
-from imprf_utils import store
+from imprf_utils.training import store
 from imprf_utils.__main__ import main
-from imprf_utils.experiment import METHODS, Experiment, ExperimentConfig, Level, run_experiments
-from imprf_utils.presets import load_preset, notebook_configs
+from imprf_utils.training.experiment import METHODS, Experiment, Level
+from imprf_utils.training.config import ExperimentConfig
+from imprf_utils.training.runner import run_experiments
+from imprf_utils.training.presets import load_preset, notebook_configs
 from imprf_utils.output import TMP_PREFIX
-from imprf_utils.sweep import preset_configs, run_sweep
+from imprf_utils.training.sweep import preset_configs, run_sweep
 
 from conftest import TINY
 
@@ -262,8 +264,8 @@ def test_missing_optional_dependency_names_the_extra(executor, module, extra, mo
 
 def test_the_seeds_of_one_setting_are_one_task_though_each_draws_its_own_data():
     """data_seed follows the seed by default: the seeds still train together, stacked (run_experiments)."""
-    from imprf_utils.presets import load_preset, notebook_configs
-    from imprf_utils.sweep import task_key
+    from imprf_utils.training.presets import load_preset, notebook_configs
+    from imprf_utils.training.sweep import task_key
 
     configs = notebook_configs(load_preset("default"))
     assert len({c.data_seed for c in configs.data}) == len(configs.data) > 1

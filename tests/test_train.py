@@ -3,10 +3,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from imprf_utils import models
+from imprf_utils.training import models
 from imprf_utils.data import Dataset
-from imprf_utils.models import MaskedFCN
-from imprf_utils.train import BLOCK, CAPTURE_WARMUP, PRECISIONS, DeviceData, batch_indices, sgd_step, train
+from imprf_utils.training.models import MaskedFCN
+from imprf_utils.training.train import BLOCK, CAPTURE_WARMUP, DeviceData, batch_indices, sgd_step, train
+from imprf_utils.training.config import PRECISIONS
 
 
 def _blobs(n: int, seed: int) -> DeviceData:

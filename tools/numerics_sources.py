@@ -61,7 +61,8 @@ def fingerprints() -> dict[str, str]:
 
     from imprf_utils.data.clone import gaussian_clone
     from imprf_utils.data import load_dataset
-    from imprf_utils.experiment import ExperimentConfig, run_experiment
+    from imprf_utils.training.config import ExperimentConfig
+    from imprf_utils.training.runner import run_experiment
     from imprf_utils.features import ica_components
 
     out = {}

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from imprf_utils.errors import ConfigError
-from imprf_utils.experiment import ExperimentConfig
+from imprf_utils.training.config import ExperimentConfig
 from imprf_utils.output import REPOSITORY
 
 PRESETS_DIR = REPOSITORY / "presets"

@@ -241,3 +241,25 @@ def replica_state(state: dict[str, torch.Tensor], k: int) -> dict[str, torch.Ten
 def stack_states(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """Concatenate single- or multi-replica state dicts along the replica axis."""
     return {name: torch.cat([s[name] for s in states]) for name in states[0]}
+
+
+def split_masks(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """A `MaskedFCN` state dict as (its masks ``mask{layer}``, every other entry), each in the state's order."""
+    masks = {name: t for name, t in state.items() if name.startswith("mask")}
+    return masks, {name: t for name, t in state.items() if not name.startswith("mask")}
+
+
+def first_replica_masks(masks: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    """The first replica's mask of each hidden layer, in layer order, from a state dict of masks (`split_masks`)."""
+    return [masks[f"mask{layer}"][0] for layer in range(len(masks))]
+
+
+def reset_batchnorm_statistics(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with BatchNorm's running statistics reset in place (means 0, variances 1): a rewound
+    network gathers them afresh (Pellegrini & Biroli); a state without BatchNorm is returned as it is."""
+    for name in state:
+        if name.startswith("running_mean"):
+            state[name].zero_()
+        elif name.startswith("running_var"):
+            state[name].fill_(1.0)
+    return state

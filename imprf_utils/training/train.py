@@ -44,11 +44,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from imprf_utils.data import Dataset
-from imprf_utils.models import MaskedFCN
+from imprf_utils.training.models import MaskedFCN
+from imprf_utils.training.config import PRECISIONS
 
 BLOCK = 100  # steps of batch indices drawn at once
 CAPTURE_WARMUP = 3  # eager steps (on a side stream) before the step is captured, as torch.cuda.graphs asks
-PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 @contextmanager
