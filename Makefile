@@ -32,7 +32,7 @@ NBVAL_NOTEBOOKS := $(filter-out $(NOT_IN_NBVAL),$(NOTEBOOKS))
 
 # Run every notebook with the preset's parameters into $(OUT); figures go to build/<preset>/figures.
 reproduce: $(VENV)/.installed
-	$(PINNED) $(PY) -m imprf_utils.reproduce --preset $(PRESET) --out $(OUT) $(NOTEBOOKS)
+	$(PINNED) $(PY) -m imprf_utils.report.reproduce --preset $(PRESET) --out $(OUT) $(NOTEBOOKS)
 
 # Unit tests (two processes, one torch thread each); the tests that run notebooks (smoke preset, emulated machines,
 # the nbval guard; one process per test file, as they share a run store per file); nbval of the committed notebooks
@@ -46,7 +46,7 @@ test: $(VENV)/.installed
 	IMPRF_PROGRESS=0 IMPRF_FIGURES=$(TEST_OUT)/figures IMPRF_RUN_STORE=$(TEST_OUT)/runs $(PINNED) \
 		$(PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		-p no:cacheprovider $(NBVAL_NOTEBOOKS)
-	$(PY) -m imprf_utils.claims $(TEST_OUT)/figures --compare-with figures --preset default \
+	$(PY) -m imprf_utils.report.tables $(TEST_OUT)/figures --compare-with figures --preset default \
 		--notebooks $(foreach n,$(NBVAL_NOTEBOOKS),$(shell basename $(n) | cut -c1-2))
 	@(git status --porcelain 2>/dev/null || true) > $(TEST_OUT)/status.after
 	@diff $(TEST_OUT)/status.before $(TEST_OUT)/status.after \
@@ -55,8 +55,8 @@ test: $(VENV)/.installed
 # Re-execute the committed notebooks in place with their defaults, writing the tracked figures/ and claims
 # records, then the smoke-preset golden copies of tests/test_portability.py (maintainers).
 notebooks: $(VENV)/.installed
-	$(PINNED) $(PY) -m imprf_utils.reproduce --in-place $(NOTEBOOKS)
-	$(PINNED) $(PY) -m imprf_utils.reproduce --golden tests/golden $(GOLDEN)
+	$(PINNED) $(PY) -m imprf_utils.report.reproduce --in-place $(NOTEBOOKS)
+	$(PINNED) $(PY) -m imprf_utils.report.reproduce --golden tests/golden $(GOLDEN)
 
 # JupyterLab refuses to start as root (a container's usual user) without --allow-root.
 lab: $(VENV)/.installed

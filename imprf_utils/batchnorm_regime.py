@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from imprf_utils.claims import Claim, judge
+from imprf_utils.report.claims import Claim, judge
 from imprf_utils.errors import ConfigError
 from imprf_utils.training.config import ExperimentConfig
 from imprf_utils.training.presets import check_notebook_parameters, experiment_config

@@ -7,7 +7,7 @@ set, and every parallel reduction by the number of threads. Each choice changes 
 bits of a result, and FastICA, the clone and ten rounds of IMP amplify them into other
 masks. ``PINNED`` fixes every one of those choices to a portable one; the project's
 execution paths (``make reproduce``, ``make test``, ``make notebooks``, ``make lab``, and
-``python -m imprf_utils.reproduce``'s kernels) run with it. docs/determinism.md lists what
+``python -m imprf_utils.report.reproduce``'s kernels) run with it. docs/determinism.md lists what
 each variable changes (measured by tools/numerics_sources.py) and what stays different
 (GPUs, Arm, other BLAS builds).
 

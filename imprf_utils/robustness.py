@@ -30,7 +30,8 @@ from typing import Any, NamedTuple, TypeVar
 import pandas as pd
 import torch
 
-from imprf_utils.claims import Claim, referenced_row
+from imprf_utils.report.claims import Claim
+from imprf_utils.report.records import referenced_row
 from imprf_utils.training.experiment import DENSE, Experiment
 from imprf_utils.training.config import ExperimentConfig
 from imprf_utils.measures.shape import compactness_ratio, rf_width_ratio

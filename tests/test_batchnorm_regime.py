@@ -7,7 +7,7 @@ import yaml
 from imprf_utils import batchnorm_regime as regime
 from imprf_utils.__main__ import main
 from imprf_utils.batchnorm_regime import Regime
-from imprf_utils.claims import judge
+from imprf_utils.report.claims import judge
 from imprf_utils.errors import ConfigError
 from imprf_utils.training.experiment import Experiment
 from imprf_utils.training.presets import load_preset, notebook_configs

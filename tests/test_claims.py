@@ -9,21 +9,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from imprf_utils import claims
-from imprf_utils.claims import (
-    BELOW_MARGIN,
-    KINDS,
-    Claim,
-    claims_table,
-    compare_folders,
-    compare_records,
-    judge,
-    markdown_summary,
-    read_claims_record,
-    rollup,
-    verdict,
-    write_claims_record,
-)
+from imprf_utils.report import claims, tables
+from imprf_utils.report.claims import BELOW_MARGIN, KINDS, Claim, claims_table, judge, verdict
+from imprf_utils.report.records import compare_folders, compare_records, read_claims_record, write_claims_record
+from imprf_utils.report.tables import markdown_summary, rollup
 from imprf_utils.training.presets import load_preset
 
 ALPHA = 0.05
@@ -236,7 +225,7 @@ def test_record_round_trips(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["claims_03.json"]  # no temporary file left
     record = read_claims_record(path)
     assert record["preset"] == "smoke" and record["alpha"] == 0.05
-    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=claims.__file__.rsplit("/", 2)[0])
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=claims.__file__.rsplit("/", 3)[0])
     assert record["commit"] == (head.stdout.strip() if head.returncode == 0 else None)
     for row, (_, expected) in zip(record["rows"], judged.iterrows()):
         assert row["values"] == list(expected["values"])
@@ -303,14 +292,14 @@ def test_rollup_and_markdown_summary(tmp_path, capsys):
     text = markdown_summary([record])
     assert "**Claims**" in text and "**Positive controls**" in text and "Sanity checks" not in text
     assert "strong \\| effect" in text
-    assert claims.main([str(tmp_path)]) == 0
+    assert tables.main([str(tmp_path)]) == 0
     assert capsys.readouterr().out == text
-    assert claims.main([str(tmp_path / "empty")]) == 2
+    assert tables.main([str(tmp_path / "empty")]) == 2
 
 
 def test_compare_folders_checks_every_committed_record(tmp_path):
     """The CLI `--compare-with` that `make test` runs after nbval: a replicate passes, a shift or a missing record fails."""
-    from imprf_utils.claims import main
+    from imprf_utils.report.tables import main
 
     rng = np.random.default_rng(7)
     committed, replicate, shifted = tmp_path / "committed", tmp_path / "replicate", tmp_path / "shifted"

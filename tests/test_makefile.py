@@ -26,7 +26,7 @@ def test_make_reproduce_with_an_unknown_preset_prints_one_line_and_fails():
     assert "Traceback" not in result.stderr
     own = [line for line in result.stderr.splitlines() if not line.startswith("make:")]  # make's own "Error 2" may follow
     assert own == [
-        f"python -m imprf_utils.reproduce: error: unknown preset 'fast'; valid presets: {', '.join(preset_names())} (or a YAML file's path)"
+        f"python -m imprf_utils.report.reproduce: error: unknown preset 'fast'; valid presets: {', '.join(preset_names())} (or a YAML file's path)"
     ]
 
 

@@ -32,7 +32,8 @@ import papermill
 import pytest
 import yaml
 
-from imprf_utils.claims import find_records, markdown_summary, read_claims_record
+from imprf_utils.report.records import find_records, read_claims_record
+from imprf_utils.report.tables import markdown_summary
 from imprf_utils.training import presets
 from imprf_utils.errors import ConfigError
 from imprf_utils.training.config import ExperimentConfig
@@ -165,14 +166,14 @@ RESULT_FOLDERS = sorted(str(p.parent.relative_to(ROOT)) for p in (ROOT / "result
 @pytest.mark.parametrize("folders", [("figures/skewed_texture", "figures/nlgp"), *((f,) for f in dict.fromkeys(RESULT_FOLDERS))],
                          ids=" + ".join)
 def test_the_results_page_claims_tables_are_the_committed_records(folders):
-    """docs/results.md's tables are generated from the records (python -m imprf_utils.claims figures/...), so
+    """docs/results.md's tables are generated from the records (python -m imprf_utils.report.tables figures/...), so
     the text says what the committed notebooks measured: every row of every committed record is in it."""
     records = [read_claims_record(path) for folder in folders for path in find_records(ROOT / folder)]
     rows = [line for line in markdown_summary(records).splitlines() if line.startswith("| 0")]
     assert rows
     text = RESULTS.read_text(encoding="utf-8")
     assert [row for row in rows if row not in text] == []
-    assert f"imprf_utils.claims {' '.join(folders)}`" in " ".join(text.split()), "say which command made the tables"
+    assert f"imprf_utils.report.tables {' '.join(folders)}`" in " ".join(text.split()), "say which command made the tables"
 
 
 def test_the_results_page_titles_the_photos_record_and_has_a_section_for_the_valid_null():

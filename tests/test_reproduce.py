@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 import yaml
 
-from imprf_utils import reproduce
-from imprf_utils.claims import Claim, judge, write_claims_record
+from imprf_utils.report import reproduce
+from imprf_utils.report.claims import Claim, judge
+from imprf_utils.report.records import write_claims_record
 from imprf_utils.training.presets import load_preset, preset_names
-from imprf_utils.reproduce import figure_caption, paper_figure, run_notebook, write_index
+from imprf_utils.report.index import figure_caption, paper_figure
+from imprf_utils.report.reproduce import run_notebook, write_index
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -154,11 +156,11 @@ def test_the_kernel_runs_without_its_tcp_warning(tmp_path, capfd, monkeypatch):
 
 
 def test_a_config_error_is_one_line_not_a_traceback():
-    command = [sys.executable, "-m", "imprf_utils.reproduce", "--preset", "fast", "notebooks/00_data_and_gaussian_clone.ipynb"]
+    command = [sys.executable, "-m", "imprf_utils.report.reproduce", "--preset", "fast", "notebooks/00_data_and_gaussian_clone.ipynb"]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.splitlines() == [
-        f"python -m imprf_utils.reproduce: error: unknown preset 'fast'; valid presets: {', '.join(preset_names())} (or a YAML file's path)"
+        f"python -m imprf_utils.report.reproduce: error: unknown preset 'fast'; valid presets: {', '.join(preset_names())} (or a YAML file's path)"
     ]
 
 
@@ -174,7 +176,7 @@ def test_a_config_error_in_a_notebook_is_one_line_naming_the_notebook(tmp_path, 
         reproduce.main(["--preset", str(mine), "--out", str(tmp_path / "out"), str(notebook)])
     assert exit.value.code == 2
     assert capsys.readouterr().err == (
-        "python -m imprf_utils.reproduce: error: 04_kurtosis.ipynb: seeds: got [0, 0], expected distinct seeds "
+        "python -m imprf_utils.report.reproduce: error: 04_kurtosis.ipynb: seeds: got [0, 0], expected distinct seeds "
         f"(a repeated seed trains the same network twice) (as run: {tmp_path / 'out' / notebook.name})\n"
     )
     assert not (tmp_path / "runs").exists()

@@ -8,7 +8,8 @@ import yaml
 
 from imprf_utils import robustness
 from imprf_utils.__main__ import main
-from imprf_utils.claims import Claim, judge, write_claims_record
+from imprf_utils.report.claims import Claim, judge
+from imprf_utils.report.records import write_claims_record
 from imprf_utils.training.experiment import DENSE, Experiment
 from imprf_utils.measures.shape import rf_width_ratio
 from imprf_utils.training.presets import load_preset, notebook_configs

@@ -10,7 +10,7 @@ executed notebooks saved) stays the way to run the suite; this runner saves no n
         --record times.jsonl notebooks/0[0-2]_*.ipynb
 
 The preset's values (and ``preset``, its name), then ``-p NAME=VALUE`` (VALUE read as YAML), go
-to the parameters each notebook declares, as `imprf_utils.reproduce.run_notebook` passes them;
+to the parameters each notebook declares, as `imprf_utils.report.reproduce.run_notebook` passes them;
 a ``-p`` name that presets/default.yaml (which lists every parameter) lacks is refused: a
 typo would otherwise be ignored. Each notebook runs in a fresh
 namespace with its folder as the working directory (as papermill runs it). ``--record FILE``

@@ -188,7 +188,7 @@ PROGRESS_LOG = "IMPRF_PROGRESS_LOG"
 def report_progress(line: str) -> None:
     """Append ``line`` to the file that $IMPRF_PROGRESS_LOG names, if it is set.
 
-    A notebook's kernel has no terminal: ``imprf_utils.reproduce`` sets it to a file it
+    A notebook's kernel has no terminal: ``imprf_utils.report.reproduce`` sets it to a file it
     follows, so ``make reproduce`` prints each training as it finishes.
     """
     path = os.environ.get(PROGRESS_LOG)

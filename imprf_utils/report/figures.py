@@ -1,0 +1,358 @@
+"""The papers' summary figures, from the notebooks' tables: Fig. 3C and 4A (localization), accuracy,
+Fig. 4B and the lagged test (kurtosis), Fig. 5 (cavity scores) and notebook 07's matrix.
+
+Each draws per-seed dots, their mean and the claims' interval (``imprf_utils.report.marks``);
+``figure_files.save_figure`` saves it.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import matplotlib
+import matplotlib.lines
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from imprf_utils.report.marks import (
+    AXIS_LABELS, DATA_COLOURS, METHOD_COLOURS, band, claims_interval, dots_and_interval, palette_legend,
+)
+
+LOCALIZATION_PANELS = ("rf_width", "rf_width_ratio", "component_ratio")
+"""The localization measures of Figs. 3C and 4A, one panel each: ``analysis.summarize`` columns, labelled by `AXIS_LABELS`."""
+
+
+def data_vs_clone_figure(final: pd.DataFrame, rounds: int) -> plt.Figure:
+    """Redman et al. Fig. 3C: IMP's masks after ``rounds`` rounds on the data and on its Gaussian clone.
+
+    ``final``: ``analysis.summarize`` rows of IMP at its last level. One panel per measure of
+    `LOCALIZATION_PANELS`: per-seed dots, the mean and its interval (``claims_interval``,
+    `dots_and_interval`), data and clone in `DATA_COLOURS`; dashed: 1, random placement.
+    """
+    kinds = _data_first(final.data)
+    palette = {which: DATA_COLOURS.get(which, f"C{i}") for i, which in enumerate(kinds)}
+    fig, axes = plt.subplots(1, len(LOCALIZATION_PANELS), figsize=(9, 3.2))
+    for ax, column in zip(axes, LOCALIZATION_PANELS):
+        dots_and_interval(ax, final, category="data", value=column, hue="data", order=kinds, palette=palette)
+        ax.set_xlabel("")
+        ax.set_ylabel(AXIS_LABELS[column])
+    for ax in axes[1:]:
+        ax.axhline(1, color="k", lw=0.8, ls="--")
+    fig.suptitle(f"IMP after {rounds} rounds")
+    fig.tight_layout()
+    return fig
+
+
+def localization_figure(summary: pd.DataFrame) -> plt.Figure:
+    """Redman et al. Fig. 4A: how local the masks are against the fraction of weights kept, per method.
+
+    ``summary``: ``analysis.summarize`` rows. Columns of panels: median RF width, the same ÷
+    random placement, the largest component ÷ random (`LOCALIZATION_PANELS`; dashed: 1,
+    random placement); one row per value of ``data`` (data, clone), each column on one y
+    scale. Per-seed dots, their mean and its interval (one-sided 95% Student-t bounds,
+    `band`), one colour per method; log x axis, sparser to the right.
+    """
+    kinds = _data_first(summary.data)
+    fig, axes = plt.subplots(len(kinds), len(LOCALIZATION_PANELS), figsize=(12, 3.2 * len(kinds)), sharex=True,
+                             sharey="col", squeeze=False)
+    for row, which in zip(axes, kinds):
+        for ax, column in zip(row, LOCALIZATION_PANELS):
+            band(ax, summary[summary.data == which], "kept", column, log_x=True, legend=ax is axes[0, 0])
+            ax.set_title(which)
+        for ax in row[1:]:
+            ax.axhline(1, color="k", lw=0.8, ls="--")
+    axes[0, 0].invert_xaxis()  # once: the x axis is shared by all panels
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_figure(summary: pd.DataFrame) -> plt.Figure:
+    """Test accuracy against the fraction of weights kept, per method (Pellegrini & Biroli's comparison).
+
+    ``summary``: ``analysis.summarize`` rows; one panel per value of ``data`` (data, clone)
+    on one y scale; per-seed dots, their mean and its interval (one-sided 95% Student-t
+    bounds, `band`); log x axis, sparser to the right.
+    """
+    kinds = _data_first(summary.data)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.5 * len(kinds), 3.2), sharex=True, sharey=True, squeeze=False)
+    for ax, which in zip(axes[0], kinds):
+        band(ax, summary[summary.data == which], "kept", "accuracy", log_x=True, legend=ax is axes[0, 0])
+        ax.set_title(which)
+    axes[0, 0].invert_xaxis()
+    fig.tight_layout()
+    return fig
+
+
+KURTOSIS_PANELS = {
+    "mean_kurtosis": "mean κ",
+    "non_gaussianity": "|κ − 3|",
+    "non_gaussianity_shuffled": "|κ − 3|, weights at random positions",
+    "non_gaussianity_excess": "excess: real − random positions",
+}
+
+
+def kurtosis_figure(summary: pd.DataFrame) -> plt.Figure:
+    """Redman et al. Fig. 4B with its control: kurtosis vs the fraction of weights kept.
+
+    ``summary``: ``analysis.kurtosis_summary`` rows. Columns of panels: the paper's mean κ
+    (dashed: 3, a Gaussian), |κ − 3|, the same weights at random input positions, and the
+    excess of the real over the shuffled (dashed: 0); one row of panels per value of
+    ``data`` (data, clone), each column on one y scale, so that the clone's sampling noise
+    is seen at the data's scale. Per-seed dots, their mean and its interval (one-sided 95%
+    Student-t bounds, `band`); log x axis, sparser to the right.
+    """
+    kinds = _data_first(summary.data)
+    fig, axes = plt.subplots(len(kinds), 4, figsize=(15, 3.2 * len(kinds)), sharex=True, sharey="col", squeeze=False)
+    for row, which in zip(axes, kinds):
+        table = summary[summary.data == which]
+        for ax, (column, label) in zip(row, KURTOSIS_PANELS.items()):
+            band(ax, table, "kept", column, log_x=True, legend=ax is axes[0, 0])
+            ax.set_title(f"{which}: {label}", fontsize=10)
+            ax.set_ylabel(label)
+        row[0].axhline(3, color="k", lw=0.8, ls="--")
+        row[3].axhline(0, color="k", lw=0.8, ls="--")
+    axes[0, 0].invert_xaxis()  # once: the x axis is shared by all panels
+    fig.tight_layout()
+    return fig
+
+
+LAG_PANELS = {
+    "lead": ("excess_change", "localization_next", "excess change leads (ρ given k)"),
+    "reverse": ("localization", "excess_change_next", "reverse lag (ρ given k)"),
+}
+"""The lagged test's two panels: its ``lagged_correlations`` column → (x, y, title)."""
+
+LAG_AXIS_LABELS = {
+    "excess_change": "change of the kurtosis excess in round k",
+    "localization_next": "localization round k + 1 adds\n(drop of the RF width ratio)",
+    "localization": "localization round k adds\n(drop of the RF width ratio)",
+    "excess_change_next": "change of the kurtosis excess in round k + 1",
+}
+
+
+def lag_figure(lag: pd.DataFrame, correlations: pd.DataFrame) -> plt.Figure:
+    """The lagged test of Fig. 4: what round k did to IMP's kurtosis excess vs the localization round k + 1 adds.
+
+    ``lag``: ``analysis.lagged_localization`` rows; ``correlations``: ``analysis.lagged_correlations``
+    rows of the same networks. One row of panels per value of ``data`` (data, clone), each
+    panel on its own scale (the clone's changes are noise-sized). Left: the lead (round k's
+    change of the excess against the localization round k + 1 adds); right: the reverse lag
+    (round k's localization against round k + 1's change of the excess). One colour per seed,
+    its points joined in order of k by a faint line, its ρ given k in the legend (n/a with fewer than 4 rounds
+    k, ``analysis.LAGGED_MIN_ROUNDS``); dashed: no change.
+    """
+    kinds = _data_first(lag.data)
+    colours = {seed: f"C{i % 10}" for i, seed in enumerate(sorted(lag.seed.unique()))}
+    rho = correlations.set_index(["data", "seed"])
+    fig, axes = plt.subplots(len(kinds), 2, figsize=(11, 3.8 * len(kinds)), squeeze=False)
+    for row, which in zip(axes, kinds):
+        for ax, (column, (x, y, title)) in zip(row, LAG_PANELS.items()):
+            for seed, network in lag[lag.data == which].groupby("seed", sort=True):
+                value = rho.loc[(which, seed), column]
+                label = f"seed {seed}: ρ {value:.2f}" if np.isfinite(value) else f"seed {seed}: ρ n/a"
+                (line,) = ax.plot(network[x], network[y], marker="o", ms=4, ls="none", color=colours[seed], label=label)
+                ax.plot(network[x], network[y], lw=0.6, alpha=0.35, color=line.get_color())  # in order of k, faint
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
+            ax.axhline(0, color="k", lw=0.8, ls="--")
+            ax.axvline(0, color="k", lw=0.8, ls="--")
+            ax.set_title(f"{which}: {title}", fontsize=10)
+            ax.set_xlabel(LAG_AXIS_LABELS[x])
+            ax.set_ylabel(LAG_AXIS_LABELS[y])
+            ax.legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _data_first(values: pd.Series) -> list[str]:
+    """The distinct values of a ``data`` column, "data" before "clone" (and any other)."""
+    return sorted(set(values), key=lambda which: (which != "data", which))
+
+
+def _integer_ticks(ax: plt.Axes) -> None:
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+
+
+def _removal_ticks(ax: plt.Axes, rounds: int, axis: str = "x") -> None:
+    """Removal rounds 1 … rounds and "never" (rounds + 1: the survivors) as the ticks of ``axis``."""
+    labels = [str(r) for r in range(1, rounds + 1)] + ["never"]
+    (ax.set_xticks if axis == "x" else ax.set_yticks)(range(1, rounds + 2), labels)
+
+
+def cavity_round0_figure(groups: pd.DataFrame, rounds: int) -> plt.Figure:
+    """Redman et al. Fig. 5B: mean cavity score at round 0 by the IMP round that removes the weight.
+
+    ``groups``: ``cavity_analysis.removal_group_means`` rows; one panel per value of
+    ``data`` (data, clone), on one y scale; per-seed dots, their mean and its interval
+    (one-sided 95% Student-t bounds, `band`); the last point ("never") is the weights that
+    survive all ``rounds`` rounds; dashed: 0.
+    """
+    level0 = groups[groups.level == 0]
+    kinds = _data_first(level0.data)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 3.4), sharey=True, squeeze=False)
+    for ax, which in zip(axes[0], kinds):
+        band(ax, level0[level0.data == which], "removal_round", "score", by="data")
+        ax.axhline(0, color="k", lw=0.8, ls="--")
+        _removal_ticks(ax, rounds)
+        ax.set_xlabel("IMP round that removes the weight")
+        ax.set_ylabel("mean cavity score at round 0")
+        ax.set_title(which)
+    fig.tight_layout()
+    return fig
+
+
+def cavity_by_round_figure(groups: pd.DataFrame, rounds: int, *, linthresh: float = 0.01) -> plt.Figure:
+    """Redman et al. Fig. 5C: each removal group's mean cavity score on the weights still present, level by level.
+
+    ``groups``: ``cavity_analysis.removal_group_means`` rows of one dataset. Left: the
+    mean over seeds as an image (column k: θ(t_rewind) ⊙ m(k), the network IMP round
+    k + 1 starts from; blank: the group is already removed; red > 0, blue < 0). Right:
+    the same as one line per removal round (``sns.lineplot``), with bars of the interval
+    of the mean over seeds (``claims_interval``: one-sided 95% Student-t bounds). Both on a
+    symmetric-log scale, linear within ±``linthresh``, so that the small scores of the
+    first levels stay visible.
+    """
+    grid = groups.groupby(["removal_round", "level"]).score.mean().unstack("level")
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
+    limit = float(np.nanmax(np.abs(grid.to_numpy())))
+    norm = matplotlib.colors.SymLogNorm(linthresh=linthresh, vmin=-limit, vmax=limit)
+    extent = (grid.columns[0] - 0.5, grid.columns[-1] + 0.5, grid.index[0] - 0.5, grid.index[-1] + 0.5)
+    image = axes[0].imshow(grid.to_numpy(), cmap="RdBu_r", norm=norm, aspect="auto", origin="lower", extent=extent)
+    _removal_ticks(axes[0], rounds, axis="y")
+    for ax in axes:
+        _integer_ticks(ax)
+    axes[0].set_xlabel(r"mask level k (scores on $\theta(t_{\rm rewind}) \odot m(k)$)")
+    axes[0].set_ylabel("IMP round that removes the weight")
+    fig.colorbar(image, ax=axes[0], label="mean cavity score")
+    palette = dict(zip(grid.index, plt.cm.viridis(np.linspace(0, 1, len(grid)))))
+    sns.lineplot(data=groups, x="level", y="score", hue="removal_round", palette=palette, marker="o", markersize=3,
+                 errorbar=claims_interval, err_style="bars", err_kws=dict(capsize=2, elinewidth=0.8), legend=False, ax=axes[1])
+    handles = [matplotlib.lines.Line2D([], [], color=colour, marker="o", markersize=3, label=str(r) if r <= rounds else "never")
+               for r, colour in palette.items()]
+    axes[1].axhline(0, color="k", lw=0.8, ls="--")
+    axes[1].set_yscale("symlog", linthresh=linthresh)
+    axes[1].set_xlabel("mask level k")
+    axes[1].set_ylabel("mean cavity score")
+    axes[1].legend(handles=handles, title="removed in round", frameon=False, fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def matched_pairs_figure(statistics: pd.DataFrame, *, linthresh: float = 0.001) -> plt.Figure:
+    """Fig. 5 with |W| controlled: matched-pair differences by mask level, and why they are needed.
+
+    ``statistics``: ``cavity_analysis.cavity_statistics`` rows of one dataset. Left: the
+    mean score difference of matched pairs (equal |θ(t_rewind)|, earlier- minus
+    later-removed) at each mask level in IMP's order, and at level 0 in oneshot's order
+    (its null); symmetric-log scale, linear within ±``linthresh``. Right: Spearman
+    ρ(removal round, |W|), how strongly magnitude alone predicts removal. Per-seed dots,
+    their mean and its interval (one-sided 95% Student-t bounds, `band`).
+    """
+    imp = statistics.assign(order="imp", difference=statistics.matched_imp)
+    oneshot = statistics[statistics.level == 0].assign(order="oneshot", difference=lambda t: t.matched_oneshot)
+    pairs = pd.concat([imp, oneshot], ignore_index=True).dropna(subset=["difference"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    band(axes[0], pairs, "level", "difference", by="order")
+    for ax in axes:
+        _integer_ticks(ax)
+    axes[0].axhline(0, color="k", lw=0.8, ls="--")
+    axes[0].set_yscale("symlog", linthresh=linthresh)
+    axes[0].set_xlabel("mask level k")
+    axes[0].set_ylabel("matched pairs: earlier − later score")
+    band(axes[1], statistics, "level", "rho_round_weight", by="data")
+    axes[1].set_xlabel("mask level k")
+    axes[1].set_ylabel("Spearman ρ(removal round, |W|)")
+    fig.tight_layout()
+    return fig
+
+
+class Panel(NamedTuple):
+    """One panel of notebook 07's matrix."""
+
+    title: str
+    """What the panel asks, in words ("{rounds}" is filled in)."""
+    axis: str
+    """The x axis label: the quantity."""
+    columns: dict[str, str]
+    """``robustness.network_table`` column → its name in the legend."""
+
+
+ROBUSTNESS_PANELS = (
+    Panel("RF-width ratio, IMP − random and IMP − oneshot (< 0: IMP more local)", "difference of RF-width ratios",
+          {"imp_minus_random": "IMP − random", "imp_minus_oneshot": "IMP − oneshot"}),
+    Panel("largest connected group ÷ random placement (> 1: blob-like)", "ratio",
+          {"imp_component": "IMP", "random_component": "random"}),
+    Panel("test accuracy: dense, and after {rounds} rounds of IMP or random pruning", "test accuracy",
+          {"dense_accuracy": "dense", "imp_accuracy": "IMP", "random_accuracy": "random"}),
+    Panel("does IMP replay the initial weights? Spearman ρ of removal round with |W| at the rewind step", "Spearman ρ",
+          {"removal_rho": "IMP"}),
+    Panel(r"how far dense training moves the first layer: $\|W_T-W_r\|\div\|W_r\|$", "relative change",
+          {"weight_change": "dense"}),
+)
+"""Notebook 07's panels (and 08's): what each asks, its axis, and the network-table columns drawn in it."""
+ROBUSTNESS_COLOURS = {
+    "IMP − random": METHOD_COLOURS["random"], "IMP − oneshot": METHOD_COLOURS["oneshot"], "IMP": METHOD_COLOURS["imp"],
+    "random": METHOD_COLOURS["random"], "dense": METHOD_COLOURS["dense"],
+}
+"""A difference takes the colour of the method IMP is compared with."""
+ROBUSTNESS_COLUMNS = [column for panel in ROBUSTNESS_PANELS for column in panel.columns]
+"""Every network-table column the matrix plots, in panel order."""
+
+
+def cell_name(cell: Mapping[str, Any], long_steps: int | None = None) -> str:
+    """A matrix row in words, from its network-table fields.
+
+    Notebook 07's cells (`robustness.Cell`: width, batchnorm, task, long): "width 256,
+    BatchNorm, harder task, 4× steps a round" (``long_steps`` the factor; "longer training"
+    when not given). Notebook 08's regimes (`batchnorm_regime.Regime`: name, width): "lr 0.4,
+    width 256". The labels the claims use (``Cell.label``: "256, BN, harder task") stay as
+    they are; this is only what a figure shows.
+    """
+    if "name" in cell:
+        return f"{cell['name']}, width {cell['width']}"
+    words = [f"width {cell['width']}", *(["BatchNorm"] if cell["batchnorm"] else []), f"{cell['task']} task"]
+    if cell.get("long"):
+        words.append(f"{long_steps}× steps a round" if long_steps else "longer training")
+    return ", ".join(words)
+
+
+def robustness_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per cell (its label, in the table's order), the mean over seeds of every column the matrix
+    plots (``ROBUSTNESS_COLUMNS``): the figure's numbers, for `save_figure`'s ``values``."""
+    return table.groupby("cell", sort=False)[ROBUSTNESS_COLUMNS].mean()
+
+
+def robustness_figure(table: pd.DataFrame, *, margin: float, rounds: int, long_steps: int | None = None) -> plt.Figure:
+    """Notebook 07's matrix (and notebook 08's regimes): one row per cell, one panel per question (``ROBUSTNESS_PANELS``).
+
+    ``table``: ``robustness.network_table`` rows. Rows are named in words (`cell_name`).
+    In each panel, per cell and column: dots, the networks (seeds); diamond and bar, their
+    mean and its interval (one-sided 95% Student-t bounds, ``claims_interval``), drawn by
+    seaborn (`dots_and_interval`). The first panel marks 0 (solid: no difference) and
+    −``margin`` (dashed: the claims' smallest effect of interest; a cell whose bar lies left
+    of it localizes by more than that); the second marks 1 (dashed: random placement).
+    """
+    shown = table.assign(row=[cell_name(cell, long_steps) for _, cell in table.iterrows()])
+    order = list(dict.fromkeys(shown.row))
+    fig, axes = plt.subplots(1, len(ROBUSTNESS_PANELS), figsize=(3.4 * len(ROBUSTNESS_PANELS), 0.5 * len(order) + 2.0),
+                             sharey=True)
+    for ax, panel in zip(axes, ROBUSTNESS_PANELS):
+        long = shown.melt(id_vars="row", value_vars=list(panel.columns), var_name="series", value_name="value")
+        palette = {name: ROBUSTNESS_COLOURS[name] for name in panel.columns.values()}
+        dots_and_interval(ax, long.assign(series=long.series.map(panel.columns)), category="row", value="value",
+                           hue="series", order=order, palette=palette, horizontal=True)
+        ax.set_title(textwrap.fill(panel.title.format(rounds=rounds), 34, break_on_hyphens=False, break_long_words=False), fontsize=9)
+        ax.set_xlabel(panel.axis)
+        ax.set_ylabel("")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+        if len(palette) > 1:  # under the axis label, clear of the dots
+            palette_legend(ax, palette, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=len(palette))
+    axes[0].axvline(0, color="k", lw=0.8)
+    axes[0].axvline(-margin, color="k", lw=0.8, ls="--")
+    axes[1].axvline(1, color="k", lw=0.8, ls="--")
+    fig.tight_layout()
+    return fig
