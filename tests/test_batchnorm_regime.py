@@ -1,12 +1,12 @@
-"""Notebook 08's candidates, wide cells, criterion and choice of the best candidate (imprf_utils.batchnorm_regime)."""
+"""Notebook 08's candidates, wide cells, criterion and choice of the best candidate (imprf_utils.notebooks.batchnorm_regime)."""
 
 import pandas as pd
 import pytest
 import yaml
 
-from imprf_utils import batchnorm_regime as regime
+from imprf_utils.notebooks import batchnorm_regime as regime
 from imprf_utils.__main__ import main
-from imprf_utils.batchnorm_regime import Regime
+from imprf_utils.notebooks.batchnorm_regime import Regime
 from imprf_utils.report.claims import judge
 from imprf_utils.errors import ConfigError
 from imprf_utils.training.experiment import Experiment

@@ -8,7 +8,7 @@ import pytest
 import scipy.stats
 import torch
 
-from imprf_utils.cavity_analysis import (
+from imprf_utils.notebooks.cavity import (
     cavity_by_removal_round,
     cavity_statistics,
     cavity_tables,

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from imprf_utils.analysis import level_summary
+from imprf_utils.notebooks.levels import level_summary
 from imprf_utils.data import CLONE_VERSION, RECIPE_VERSIONS, gaussian_clone
 from imprf_utils.errors import ConfigError
 from conftest import CONFIG, TINY, assert_same_results, changed

@@ -6,7 +6,7 @@ import torch
 from sklearn.decomposition import PCA
 
 from imprf_utils.data import gaussian_clone, load_dataset
-from imprf_utils.features import (
+from imprf_utils.notebooks.features import (
     ica_components,
     ica_vs_pca,
     localization,

@@ -15,7 +15,7 @@ import yaml
 import pytest
 
 from imprf_utils.report import reproduce
-from imprf_utils import robustness
+from imprf_utils.notebooks import robustness
 from imprf_utils.errors import ConfigError
 from imprf_utils.training.presets import experiment_config, load_preset, notebook_configs, passed_parameters, preset_names
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from imprf_utils import batchnorm_regime, robustness
+from imprf_utils.notebooks import batchnorm_regime, robustness
 from imprf_utils.training.experiment import Experiment
 from imprf_utils.training.presets import load_preset
 from imprf_utils.training.sweep import preset_configs

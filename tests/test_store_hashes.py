@@ -8,7 +8,7 @@ train everything again; this test fails first.
 
 import pytest
 
-from imprf_utils import batchnorm_regime as regime
+from imprf_utils.notebooks import batchnorm_regime as regime
 from imprf_utils.training.experiment import Experiment, store_key
 from imprf_utils.training.presets import load_preset, notebook_configs
 from imprf_utils.training.store import SCHEMA_VERSION, config_hash

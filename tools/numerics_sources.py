@@ -63,7 +63,7 @@ def fingerprints() -> dict[str, str]:
     from imprf_utils.data import load_dataset
     from imprf_utils.training.config import ExperimentConfig
     from imprf_utils.training.runner import run_experiment
-    from imprf_utils.features import ica_components
+    from imprf_utils.notebooks.features import ica_components
 
     out = {}
     data = load_dataset("skewed_texture", seed=0)

@@ -123,7 +123,7 @@ def save_figure(
     ``root`` None: :func:`figures_root` of the default preset. ``caption`` (e.g. from
     `caption_line`): drawn under the figure (`draw_caption`) and stored in the JSON as
     "caption"; ``notebook`` (e.g. "03"): stored in the JSON as "notebook". The HTML report
-    of ``imprf_utils.reproduce`` reads both. ``values``: the numbers the figure plots
+    of ``imprf_utils.report.index`` reads both. ``values``: the numbers the figure plots
     (`sidecar_values`), stored as "values", so that a notebook's prose can quote them and
     tests/test_quoted_numbers.py can find them. The PNG is at least ``MIN_WIDTH_PX`` wide.
     """

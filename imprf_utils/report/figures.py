@@ -24,13 +24,13 @@ from imprf_utils.report.marks import (
 )
 
 LOCALIZATION_PANELS = ("rf_width", "rf_width_ratio", "component_ratio")
-"""The localization measures of Figs. 3C and 4A, one panel each: ``analysis.summarize`` columns, labelled by `AXIS_LABELS`."""
+"""The localization measures of Figs. 3C and 4A, one panel each: ``notebooks.levels.summarize`` columns, labelled by `AXIS_LABELS`."""
 
 
 def data_vs_clone_figure(final: pd.DataFrame, rounds: int) -> plt.Figure:
     """Redman et al. Fig. 3C: IMP's masks after ``rounds`` rounds on the data and on its Gaussian clone.
 
-    ``final``: ``analysis.summarize`` rows of IMP at its last level. One panel per measure of
+    ``final``: ``notebooks.levels.summarize`` rows of IMP at its last level. One panel per measure of
     `LOCALIZATION_PANELS`: per-seed dots, the mean and its interval (``claims_interval``,
     `dots_and_interval`), data and clone in `DATA_COLOURS`; dashed: 1, random placement.
     """
@@ -51,7 +51,7 @@ def data_vs_clone_figure(final: pd.DataFrame, rounds: int) -> plt.Figure:
 def localization_figure(summary: pd.DataFrame) -> plt.Figure:
     """Redman et al. Fig. 4A: how local the masks are against the fraction of weights kept, per method.
 
-    ``summary``: ``analysis.summarize`` rows. Columns of panels: median RF width, the same ÷
+    ``summary``: ``notebooks.levels.summarize`` rows. Columns of panels: median RF width, the same ÷
     random placement, the largest component ÷ random (`LOCALIZATION_PANELS`; dashed: 1,
     random placement); one row per value of ``data`` (data, clone), each column on one y
     scale. Per-seed dots, their mean and its interval (one-sided 95% Student-t bounds,
@@ -74,7 +74,7 @@ def localization_figure(summary: pd.DataFrame) -> plt.Figure:
 def accuracy_figure(summary: pd.DataFrame) -> plt.Figure:
     """Test accuracy against the fraction of weights kept, per method (Pellegrini & Biroli's comparison).
 
-    ``summary``: ``analysis.summarize`` rows; one panel per value of ``data`` (data, clone)
+    ``summary``: ``notebooks.levels.summarize`` rows; one panel per value of ``data`` (data, clone)
     on one y scale; per-seed dots, their mean and its interval (one-sided 95% Student-t
     bounds, `band`); log x axis, sparser to the right.
     """
@@ -99,7 +99,7 @@ KURTOSIS_PANELS = {
 def kurtosis_figure(summary: pd.DataFrame) -> plt.Figure:
     """Redman et al. Fig. 4B with its control: kurtosis vs the fraction of weights kept.
 
-    ``summary``: ``analysis.kurtosis_summary`` rows. Columns of panels: the paper's mean κ
+    ``summary``: ``notebooks.kurtosis.kurtosis_summary`` rows. Columns of panels: the paper's mean κ
     (dashed: 3, a Gaussian), |κ − 3|, the same weights at random input positions, and the
     excess of the real over the shuffled (dashed: 0); one row of panels per value of
     ``data`` (data, clone), each column on one y scale, so that the clone's sampling noise
@@ -138,13 +138,13 @@ LAG_AXIS_LABELS = {
 def lag_figure(lag: pd.DataFrame, correlations: pd.DataFrame) -> plt.Figure:
     """The lagged test of Fig. 4: what round k did to IMP's kurtosis excess vs the localization round k + 1 adds.
 
-    ``lag``: ``analysis.lagged_localization`` rows; ``correlations``: ``analysis.lagged_correlations``
+    ``lag``: ``notebooks.kurtosis.lagged_localization`` rows; ``correlations``: ``notebooks.kurtosis.lagged_correlations``
     rows of the same networks. One row of panels per value of ``data`` (data, clone), each
     panel on its own scale (the clone's changes are noise-sized). Left: the lead (round k's
     change of the excess against the localization round k + 1 adds); right: the reverse lag
     (round k's localization against round k + 1's change of the excess). One colour per seed,
     its points joined in order of k by a faint line, its ρ given k in the legend (n/a with fewer than 4 rounds
-    k, ``analysis.LAGGED_MIN_ROUNDS``); dashed: no change.
+    k, ``notebooks.kurtosis.LAGGED_MIN_ROUNDS``); dashed: no change.
     """
     kinds = _data_first(lag.data)
     colours = {seed: f"C{i % 10}" for i, seed in enumerate(sorted(lag.seed.unique()))}
@@ -186,7 +186,7 @@ def _removal_ticks(ax: plt.Axes, rounds: int, axis: str = "x") -> None:
 def cavity_round0_figure(groups: pd.DataFrame, rounds: int) -> plt.Figure:
     """Redman et al. Fig. 5B: mean cavity score at round 0 by the IMP round that removes the weight.
 
-    ``groups``: ``cavity_analysis.removal_group_means`` rows; one panel per value of
+    ``groups``: ``notebooks.cavity.removal_group_means`` rows; one panel per value of
     ``data`` (data, clone), on one y scale; per-seed dots, their mean and its interval
     (one-sided 95% Student-t bounds, `band`); the last point ("never") is the weights that
     survive all ``rounds`` rounds; dashed: 0.
@@ -208,7 +208,7 @@ def cavity_round0_figure(groups: pd.DataFrame, rounds: int) -> plt.Figure:
 def cavity_by_round_figure(groups: pd.DataFrame, rounds: int, *, linthresh: float = 0.01) -> plt.Figure:
     """Redman et al. Fig. 5C: each removal group's mean cavity score on the weights still present, level by level.
 
-    ``groups``: ``cavity_analysis.removal_group_means`` rows of one dataset. Left: the
+    ``groups``: ``notebooks.cavity.removal_group_means`` rows of one dataset. Left: the
     mean over seeds as an image (column k: θ(t_rewind) ⊙ m(k), the network IMP round
     k + 1 starts from; blank: the group is already removed; red > 0, blue < 0). Right:
     the same as one line per removal round (``sns.lineplot``), with bars of the interval
@@ -245,7 +245,7 @@ def cavity_by_round_figure(groups: pd.DataFrame, rounds: int, *, linthresh: floa
 def matched_pairs_figure(statistics: pd.DataFrame, *, linthresh: float = 0.001) -> plt.Figure:
     """Fig. 5 with |W| controlled: matched-pair differences by mask level, and why they are needed.
 
-    ``statistics``: ``cavity_analysis.cavity_statistics`` rows of one dataset. Left: the
+    ``statistics``: ``notebooks.cavity.cavity_statistics`` rows of one dataset. Left: the
     mean score difference of matched pairs (equal |θ(t_rewind)|, earlier- minus
     later-removed) at each mask level in IMP's order, and at level 0 in oneshot's order
     (its null); symmetric-log scale, linear within ±``linthresh``. Right: Spearman

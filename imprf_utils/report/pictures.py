@@ -92,7 +92,7 @@ def masks_and_fields_figure(
     """Fig. 1: per method (the keys of ``masks``), its mask mosaic above its average receptive field.
 
     Top row: the most connected units' first-layer masks (`mask_mosaic`), with a key (`mask_key`).
-    Bottom row: ``fields[method]`` (`metrics.average_receptive_field`), one colour scale for all,
+    Bottom row: ``fields[method]`` (`measures.shape.average_receptive_field`), one colour scale for all,
     the centre marked: where masks are local, a bright peak sits on the mark; where they are not,
     the field is low and flat.
     """
@@ -211,7 +211,7 @@ def connections_figure(masks: Mapping[str, torch.Tensor]) -> plt.Figure:
     """Pellegrini & Biroli's connections per unit: one panel per first-layer mask (units, D).
 
     Bars: how many units have each number of kept inputs; line: the binomial null of
-    the same number of connections placed at random (``metrics.binomial_null``).
+    the same number of connections placed at random (``measures.connections.binomial_null``).
     """
     fig, axes = plt.subplots(1, len(masks), figsize=(3.2 * len(masks), 3), sharey=True, squeeze=False)
     for ax, (name, mask) in zip(axes[0], masks.items()):

@@ -206,9 +206,9 @@ def network_table(matrix: Mapping[Cell, list[Experiment]]) -> pd.DataFrame:
     """One row per cell and seed, at the last IMP round's sparsity.
 
     Columns: the cell's fields and ``cell`` (its label), seed; ``imp_ratio``,
-    ``oneshot_ratio``, ``random_ratio`` (``metrics.rf_width_ratio``, < 1 = local) and the
+    ``oneshot_ratio``, ``random_ratio`` (``measures.shape.rf_width_ratio``, < 1 = local) and the
     differences ``imp_minus_random``, ``imp_minus_oneshot``; ``imp_component``,
-    ``random_component`` (``metrics.compactness_ratio``'s largest-component ratio, > 1 =
+    ``random_component`` (``measures.shape.compactness_ratio``'s largest-component ratio, > 1 =
     blob-like); ``dense_accuracy``, ``imp_accuracy``, ``random_accuracy``; and
     ``imp_dynamics``' removal_rho and weight_change. Each network's seed draws its random placements.
     """

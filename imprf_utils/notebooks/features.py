@@ -119,12 +119,12 @@ def localization(
     """Localization of feature vectors w (units, C*H*W), two ways.
 
     - ``ipr_d``: median over rows of IPR · D (the mean of the two middle values for an
-      even count) (`metrics.ipr`; D = C*H*W), and
+      even count) (`measures.shape.ipr`; D = C*H*W), and
       ``ipr_d_max``. ≈ 3 for spread-out Gaussian-like vectors (Ingrosso & Goldt), 1.5–2.25
       for a Fourier mode, D for a one-hot vector.
-    - ``rf_width_ratio``: the median RF width (`metrics.rf_width`, radius of gyration) of each
+    - ``rf_width_ratio``: the median RF width (`measures.shape.rf_width`, radius of gyration) of each
       row's top ``top_fraction`` of pixels by |w| ÷ that of the same number of pixels at
-      random (`metrics.rf_width_ratio`, 5 shuffles from ``seed``); < 1 = local. Caveat:
+      random (`measures.shape.rf_width_ratio`, 5 shuffles from ``seed``); < 1 = local. Caveat:
       the largest values of a *smooth* spread-out vector also cluster (around its
       peaks), so this ratio falls below 1 for smooth non-local vectors too; IPR does not.
     """

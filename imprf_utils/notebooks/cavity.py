@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 import torch
 
-from imprf_utils.analysis import per_experiment
+from imprf_utils.notebooks.runs import per_experiment
 from imprf_utils.training.experiment import DENSE, Experiment
 from imprf_utils.measures.preactivations import cavity_scores
 
@@ -28,7 +28,7 @@ def rewind_cavity_scores(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cavity scores of the first layer of θ(t_rewind) ⊙ m(level), and the rewind weights.
 
-    Returns (scores, weight), each (units, D): ``metrics.cavity_scores`` per class and
+    Returns (scores, weight), each (units, D): ``measures.preactivations.cavity_scores`` per class and
     averaged over classes, with x the first-layer input of the test images ``samples``
     (an int: the first so many; a slice: those rows; None: all) as the rewind network's
     first Linear map sees it; NaN where the mask of ``level`` has pruned the weight.
