@@ -37,9 +37,10 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imprf_utils.training.models import MaskedFCN  # noqa: E402
 from imprf_utils.training.config import PRECISIONS  # noqa: E402
-from imprf_utils.training.train import DeviceData, train  # noqa: E402
+from imprf_utils.training.device_data import DeviceData  # noqa: E402
+from imprf_utils.training.models import MaskedFCN  # noqa: E402
+from imprf_utils.training.train import train  # noqa: E402
 
 INPUT, HIDDEN, CLASSES = 3072, 1024, 1000  # ImageNet32's 32x32x3 bytes, the preset's width, its labels
 IMAGENET32_TRAIN = 1_281_167

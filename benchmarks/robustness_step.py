@@ -11,8 +11,9 @@ import time
 import torch
 
 from imprf_utils.data import load_dataset
+from imprf_utils.training.device_data import DeviceData
 from imprf_utils.training.models import MaskedFCN
-from imprf_utils.training.train import DeviceData, train
+from imprf_utils.training.train import train
 
 SEEDS = [0, 1, 2, 3, 4]
 

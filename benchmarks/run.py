@@ -39,12 +39,13 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imprf_utils.data.clone import gaussian_clone  # noqa: E402
 from imprf_utils.data import Dataset  # noqa: E402
+from imprf_utils.data.clone import gaussian_clone  # noqa: E402
 from imprf_utils.measures.preactivations import cavity_scores, kurtosis  # noqa: E402
-from imprf_utils.training.models import MaskedFCN  # noqa: E402
 from imprf_utils.training.config import PRECISIONS  # noqa: E402
-from imprf_utils.training.train import DeviceData, matmul_precision, train  # noqa: E402
+from imprf_utils.training.device_data import DeviceData  # noqa: E402
+from imprf_utils.training.models import MaskedFCN  # noqa: E402
+from imprf_utils.training.train import matmul_precision, train  # noqa: E402
 
 PAPER_FCN = (3072, 1024, 1024, 1024, 1000)  # Redman et al. / Pellegrini & Biroli, ImageNet32
 DEFAULT_FCN = (256, 256, 256, 256, 4)  # the `default` preset: 16x16 skewed_texture, 4 classes

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from imprf_utils.errors import BAD_INPUT, ConfigError
-from imprf_utils.output import DEFAULT_RUN_STORE
-from imprf_utils.training.presets import load_preset
 from imprf_utils.notebooks.batchnorm_regime import sweep_regimes
 from imprf_utils.notebooks.robustness import sweep_matrix
+from imprf_utils.output import DEFAULT_RUN_STORE
+from imprf_utils.training.presets import load_preset
 from imprf_utils.training.sweep import preset_configs, run_sweep
 
 EXECUTORS = ("local", "processes", "dask", "slurm")

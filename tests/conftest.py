@@ -22,10 +22,10 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
-from imprf_utils.training.experiment import Experiment  # noqa: E402
-from imprf_utils.training.config import ExperimentConfig  # noqa: E402
-from imprf_utils.training.runner import run_experiment  # noqa: E402
 from imprf_utils.numerics import unpinned  # noqa: E402
+from imprf_utils.training.config import ExperimentConfig  # noqa: E402
+from imprf_utils.training.experiment import Experiment  # noqa: E402
+from imprf_utils.training.runner import run_experiment  # noqa: E402
 
 UNPINNED_KERNELS = {name: value for name, value in unpinned(ENVIRON).items() if not name.endswith("_NUM_THREADS")}
 """The pinned kernel choices this process lacks (thread counts are the tests' own, set above)."""

@@ -8,14 +8,14 @@ import pytest
 import scipy.stats
 import torch
 
+from imprf_utils.data import Dataset
+from imprf_utils.measures.shape import shuffle_positions
 from imprf_utils.notebooks.kurtosis import (
     LAGGED_MIN_ROUNDS, gaussian_kurtosis_bound, kurtosis_summary, lagged_correlations, lagged_localization,
     partial_spearman,
 )
 from imprf_utils.notebooks.levels import connection_summary, level_summary, width_ratios
 from imprf_utils.notebooks.runs import first_layer, first_layer_inputs, notebook_runs, per_seed, per_seed_spearman
-from imprf_utils.data import Dataset
-from imprf_utils.measures.shape import shuffle_positions
 from imprf_utils.training.config import ExperimentConfig
 from conftest import CONFIG, TINY, class_non_gaussianity
 

@@ -4,11 +4,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from imprf_utils.notebooks import batchnorm_regime as regime
 from imprf_utils.__main__ import main
+from imprf_utils.errors import ConfigError
+from imprf_utils.notebooks import batchnorm_regime as regime
 from imprf_utils.notebooks.batchnorm_regime import Regime
 from imprf_utils.report.claims import judge
-from imprf_utils.errors import ConfigError
 from imprf_utils.training.experiment import Experiment
 from imprf_utils.training.presets import load_preset, notebook_configs
 

@@ -9,8 +9,8 @@ import pytest
 import scipy.stats
 import torch
 
-from imprf_utils.data.clone import gaussian_clone_from_moments, gaussian_probe_accuracy
 from imprf_utils.data import Dataset, clone_splits, exact_moments, gaussian_clone, load_dataset
+from imprf_utils.data.clone import gaussian_clone_from_moments, gaussian_probe_accuracy
 from imprf_utils.data.synthetic import skewed_texture_moments
 from conftest import covariance_error
 from imprf_utils.errors import ConfigError

@@ -14,8 +14,9 @@ from imprf_utils.notebooks.features import (
     top_magnitude_pixels,
     train_one_hidden_layer,
 )
+from imprf_utils.training.device_data import DeviceData
 from imprf_utils.training.models import MaskedFCN
-from imprf_utils.training.train import DeviceData, train
+from imprf_utils.training.train import train
 
 
 def sources_and_mixing(n=4000, d=16, seed=0):

@@ -10,12 +10,12 @@ import pytest
 import scipy.stats
 import torch
 
+from imprf_utils.measures.connections import binomial_null, connections_per_unit, locality_maps, near_pair_fraction
+from imprf_utils.measures.preactivations import cavity_scores, class_kurtosis, kurtosis, mean_class_kurtosis, non_gaussianity
 from imprf_utils.measures.shape import (
     average_receptive_field, near_centre_share, compactness, compactness_ratio, ipr, rf_width, rf_width_ratio,
     shuffle_positions,
 )
-from imprf_utils.measures.connections import binomial_null, connections_per_unit, locality_maps, near_pair_fraction
-from imprf_utils.measures.preactivations import cavity_scores, class_kurtosis, kurtosis, mean_class_kurtosis, non_gaussianity
 
 
 def _mask(image_shape, units_pixels):

@@ -1,4 +1,4 @@
-"""The notebooks' structure and their agreement with the presets."""
+"""The notebooks' structure and their agreement with the presets (the presets themselves: tests/test_presets.py)."""
 
 import ast
 import os
@@ -15,9 +15,7 @@ import yaml
 import pytest
 
 from imprf_utils.report import reproduce
-from imprf_utils.notebooks import robustness
-from imprf_utils.errors import ConfigError
-from imprf_utils.training.presets import experiment_config, load_preset, notebook_configs, passed_parameters, preset_names
+from imprf_utils.training.presets import load_preset
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -114,17 +112,6 @@ def test_committed_with_outputs_and_no_errors(path):
     assert not [o for c in code for o in c.outputs if o.output_type == "error"]
 
 
-def test_presets_build_valid_configs():
-    assert {"default", "smoke"} <= set(preset_names())
-    for name in preset_names():
-        experiment_config(load_preset(name))
-
-
-def test_unknown_preset_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match="valid presets: .*default"):
-        load_preset("fast")
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_claims_table_is_checked_by_nbval(path):
     """nbval reads a marker only on a line of its own; the last cell (the claims table) must carry one."""
@@ -147,59 +134,6 @@ def test_reproduce_runs_the_notebooks_and_writes_an_index_of_them_and_their_figu
     assert f'href="{notebook.stem}.html"' in index
     figures = sorted((tmp_path / "figures").rglob("*.png"))
     assert figures and all(p.name in index for p in figures)
-
-
-def test_a_missing_preset_file_is_named():
-    with pytest.raises(ConfigError, match="does not exist"):
-        load_preset("no/such/preset.yaml")
-
-
-@pytest.mark.parametrize(
-    "changes, message",
-    [
-        ({"seeds": 3}, "seeds: got 3, expected a non-empty list"),
-        ({"seeds": "[0]"}, "give lists with -y"),
-        ({"seeds": []}, "non-empty"),
-        ({"seeds": [0, 0]}, "distinct"),
-        ({"rounds": 3, "compare_levels": [2]}, "include rounds=3"),
-    ],
-)
-def test_notebook_parameters_are_checked_before_any_work(changes, message):
-
-    parameters = {**load_preset("smoke"), **changes}
-    with pytest.raises(ConfigError, match=message):
-        notebook_configs(parameters)
-
-
-def kernel_namespace(passed: dict, **notebook_variables) -> dict:
-    """A notebook kernel's globals() after papermill passed ``passed``: its parameters cell (smoke
-    preset values here), the injected cell in IPython's input history ``In``, its own variables."""
-    injected = "# Parameters\n" + "".join(f"{name} = {value!r}\n" for name, value in passed.items())
-    return {**load_preset("smoke"), **passed, "In": ["", "preset = 'default'", injected, "import torch"], **notebook_variables}
-
-
-@pytest.mark.parametrize(
-    "build", [experiment_config, notebook_configs, robustness.pilot_configs], ids=lambda f: f.__name__
-)
-def test_a_misspelled_parameter_stops_before_any_work_naming_the_closest_one(build):
-    with pytest.raises(ConfigError, match=r"^unknown parameter 'step': did you mean 'steps'\?$"):
-        build(kernel_namespace({"step": 200}))
-    with pytest.raises(ConfigError, match=r"unknown parameter 'seed': did you mean 'seeds'\?; unknown parameter 'zzz': no notebook"):
-        build(kernel_namespace({"seed": 3, "zzz": 1}))
-
-
-def test_names_the_suite_knows_pass_silently_and_the_notebooks_own_variables_are_not_parameters():
-    passed = {"steps": 30, "examples": 2, "robustness_long_steps": 2}  # 02-06 use no 'examples', 00 no 'steps'
-    assert notebook_configs(kernel_namespace(passed, plt=object(), figures="x")).data[0].steps == 30
-    assert passed_parameters(kernel_namespace(passed, plt=object())) == list(passed)
-    assert passed_parameters(load_preset("smoke")) == []  # a preset is not a notebook's namespace
-
-
-def test_a_copied_preset_with_an_unknown_name_is_refused(tmp_path):
-    mine = tmp_path / "mine.yaml"
-    mine.write_text(yaml.safe_dump({**load_preset("smoke"), "rounds_": 3}))
-    with pytest.raises(ConfigError, match=r"preset .*mine.yaml: unknown parameter 'rounds_': did you mean 'rounds'\?"):
-        load_preset(mine)
 
 
 @pytest.mark.notebooks

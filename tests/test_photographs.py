@@ -10,10 +10,9 @@ import scipy.stats
 import skimage.data
 import torch
 
-import imprf_utils.data.photographs
 from imprf_utils.data import gaussian_clone, load_dataset
-from imprf_utils.errors import ConfigError
 from imprf_utils.data.clone import gaussian_probe_accuracy
+import imprf_utils.data.photographs
 from imprf_utils.data.photographs import (
     PHOTOS,
     PHOTOS_CLASSES,
@@ -23,6 +22,7 @@ from imprf_utils.data.photographs import (
     photo_split,
     window_scrambled,
 )
+from imprf_utils.errors import ConfigError
 
 SMALL = ("coins", "text", "page", "clock", "camera", "moon", "brick", "grass")
 """Grayscale photographs of scikit-image, small enough to search every patch position."""

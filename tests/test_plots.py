@@ -16,22 +16,22 @@ import pandas as pd
 import pytest
 import torch
 
-from imprf_utils.report.claims import bounds
-from imprf_utils.measures.shape import average_receptive_field
 from imprf_utils.measures.connections import binomial_null
+from imprf_utils.measures.shape import average_receptive_field
+from imprf_utils.report.claims import bounds
 from PIL import Image
 
-from imprf_utils.report.marks import AXIS_LABELS, METHOD_COLOURS, band, claims_interval
-from imprf_utils.report.pictures import (
-    MOSAIC_GAP, component_grid_figure, connections_figure, image_grid_figure, ipr_figure, mask_grid_figure, mask_images,
-    mask_mosaic, masks_and_fields_figure,
-)
+from imprf_utils.report.figure_files import caption_line, draw_caption, quoted, save_figure
 from imprf_utils.report.figures import (
     ROBUSTNESS_COLOURS, ROBUSTNESS_COLUMNS, accuracy_figure, cavity_by_round_figure, cavity_round0_figure, cell_name,
     data_vs_clone_figure, kurtosis_figure, lag_figure, localization_figure, matched_pairs_figure, robustness_figure,
     robustness_summary,
 )
-from imprf_utils.report.figure_files import caption_line, draw_caption, quoted, save_figure
+from imprf_utils.report.marks import AXIS_LABELS, METHOD_COLOURS, band, claims_interval
+from imprf_utils.report.pictures import (
+    MOSAIC_GAP, component_grid_figure, connections_figure, image_grid_figure, ipr_figure, mask_grid_figure, mask_images,
+    mask_mosaic, masks_and_fields_figure,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -32,10 +32,10 @@ import papermill
 import pytest
 import yaml
 
+from imprf_utils.errors import ConfigError
 from imprf_utils.report.records import find_records, read_claims_record
 from imprf_utils.report.tables import markdown_summary
 from imprf_utils.training import presets
-from imprf_utils.errors import ConfigError
 from imprf_utils.training.config import ExperimentConfig
 
 ROOT = Path(__file__).resolve().parents[1]

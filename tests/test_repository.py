@@ -17,8 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from imprf_utils.training.config import ExperimentConfig
 from imprf_utils.data.superclasses import BUILTIN, read_mapping
+from imprf_utils.training.config import ExperimentConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ["README.md", "Makefile", "pyproject.toml", "environment.yml", ".ci", "docs", "imprf_utils", "tests",

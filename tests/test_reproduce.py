@@ -14,10 +14,10 @@ import yaml
 
 from imprf_utils.report import reproduce
 from imprf_utils.report.claims import Claim, judge
-from imprf_utils.report.records import write_claims_record
-from imprf_utils.training.presets import load_preset, preset_names
 from imprf_utils.report.index import figure_caption, paper_figure
+from imprf_utils.report.records import write_claims_record
 from imprf_utils.report.reproduce import run_notebook, write_index
+from imprf_utils.training.presets import load_preset, preset_names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,7 +118,8 @@ def test_each_training_in_a_notebook_prints_on_the_terminal(tmp_path, capsys):
             "import torch\n"
             "from imprf_utils.data import load_dataset\n"
             "from imprf_utils.training.models import MaskedFCN\n"
-            "from imprf_utils.training.train import DeviceData, train\n"
+            "from imprf_utils.training.device_data import DeviceData\n"
+            "from imprf_utils.training.train import train\n"
             "ds = load_dataset('skewed_texture', split='train', n=200, size=8)\n"
             "data = DeviceData.from_dataset(ds, 'cpu')\n"
             "model = MaskedFCN((64, 8, ds.num_classes), seeds=[0, 1])\n"

@@ -6,14 +6,14 @@ import pytest
 import scipy.stats
 import yaml
 
-from imprf_utils.notebooks import robustness
 from imprf_utils.__main__ import main
+from imprf_utils.measures.shape import rf_width_ratio
+from imprf_utils.notebooks import robustness
+from imprf_utils.notebooks.robustness import Cell
 from imprf_utils.report.claims import Claim, judge
 from imprf_utils.report.records import write_claims_record
 from imprf_utils.training.experiment import DENSE, Experiment
-from imprf_utils.measures.shape import rf_width_ratio
 from imprf_utils.training.presets import load_preset, notebook_configs
-from imprf_utils.notebooks.robustness import Cell
 
 from conftest import TINY
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from imprf_utils.notebooks import batchnorm_regime, robustness
+from imprf_utils.report.reproduce import run_notebook
 from imprf_utils.training.experiment import Experiment
 from imprf_utils.training.presets import load_preset
 from imprf_utils.training.sweep import preset_configs
-from imprf_utils.report.reproduce import run_notebook
 
 pytestmark = pytest.mark.notebooks
 

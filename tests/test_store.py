@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from imprf_utils.errors import RunStoreError
-from imprf_utils.training.experiment import Experiment
+from imprf_utils.output import TMP_PREFIX
 from imprf_utils.training.config import ExperimentConfig
+from imprf_utils.training.experiment import Experiment
 from imprf_utils.training.runner import run_experiment
 from imprf_utils.training.store import SCHEMA_VERSION, Run, config_hash
-from imprf_utils.output import TMP_PREFIX
 
 from conftest import TINY, assert_same_results, leftovers
 

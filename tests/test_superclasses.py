@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from imprf_utils.data import clone_splits, load_dataset
+from imprf_utils.data.superclasses import apply_superclasses, read_mapping, superclass_mapping
 from imprf_utils.errors import ConfigError, DataFormatError
 from imprf_utils.training.config import ExperimentConfig
 from imprf_utils.training.experiment import load_data
-from imprf_utils.data.superclasses import apply_superclasses, read_mapping, superclass_mapping
 
 SMALL = dict(dataset="skewed_texture", dataset_options={"n": 400, "size": 8})
 

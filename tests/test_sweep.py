@@ -19,13 +19,13 @@ import cloudpickle
 import pytest
 import torch
 
-from imprf_utils.training import store
 from imprf_utils.__main__ import main
-from imprf_utils.training.experiment import METHODS, Experiment, Level
-from imprf_utils.training.config import ExperimentConfig
-from imprf_utils.training.runner import run_experiments
-from imprf_utils.training.presets import load_preset, notebook_configs
 from imprf_utils.output import TMP_PREFIX
+from imprf_utils.training import store
+from imprf_utils.training.config import ExperimentConfig
+from imprf_utils.training.experiment import METHODS, Experiment, Level
+from imprf_utils.training.presets import load_preset, notebook_configs
+from imprf_utils.training.runner import run_experiments
 from imprf_utils.training.sweep import preset_configs, run_sweep
 
 from conftest import TINY

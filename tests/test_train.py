@@ -3,11 +3,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from imprf_utils.training import models
 from imprf_utils.data import Dataset
-from imprf_utils.training.models import MaskedFCN
-from imprf_utils.training.train import BLOCK, CAPTURE_WARMUP, DeviceData, batch_indices, sgd_step, train
+from imprf_utils.training import models
 from imprf_utils.training.config import PRECISIONS
+from imprf_utils.training.device_data import DeviceData
+from imprf_utils.training.models import MaskedFCN
+from imprf_utils.training.train import BLOCK, CAPTURE_WARMUP, batch_indices, sgd_step, train
 
 
 def _blobs(n: int, seed: int) -> DeviceData:

@@ -40,8 +40,8 @@ import yaml  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from imprf_utils.training.runner import resolve_device  # noqa: E402
 from imprf_utils.training.presets import load_preset  # noqa: E402
+from imprf_utils.training.runner import resolve_device  # noqa: E402
 
 
 def code_cells(notebook: Path) -> list[tuple[str, bool]]:

@@ -38,10 +38,10 @@ import torch
 
 from imprf_utils.data.clone import gaussian_clone, gaussian_clone_from_moments
 from imprf_utils.data.dataset import DEFAULT_SIZE, SPLITS, Dataset
-from imprf_utils.errors import ConfigError
 from imprf_utils.data.official_files import read_cifar10, read_imagenet32
 from imprf_utils.data.photographs import DEFAULT_PHOTOS, PHOTOS, PHOTOS_VERSION, check_photos, natural_dataset, photos_dataset
 from imprf_utils.data.synthetic import nlgp_classes, nlgp_dataset, nlgp_moments, skewed_texture_dataset, skewed_texture_moments
+from imprf_utils.errors import ConfigError
 
 __all__ = [
     "DATASETS", "DEFAULT_PHOTOS", "DEFAULT_SIZE", "PHOTOS", "SPLITS", "Dataset",

@@ -29,11 +29,11 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from imprf_utils.report.claims import Claim, judge
 from imprf_utils.errors import ConfigError
+from imprf_utils.notebooks.robustness import MARGIN, configs_of, experiments_of, network_table, per_cell
+from imprf_utils.report.claims import Claim, judge
 from imprf_utils.training.config import ExperimentConfig
 from imprf_utils.training.presets import check_notebook_parameters, experiment_config
-from imprf_utils.notebooks.robustness import MARGIN, configs_of, experiments_of, network_table, per_cell
 from imprf_utils.training.sweep import SweepSummary, run_sweep
 
 LOCAL = 0.05

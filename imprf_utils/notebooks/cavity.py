@@ -17,9 +17,9 @@ import numpy.typing as npt
 import pandas as pd
 import torch
 
+from imprf_utils.measures.preactivations import cavity_scores
 from imprf_utils.notebooks.runs import per_experiment
 from imprf_utils.training.experiment import DENSE, Experiment
-from imprf_utils.measures.preactivations import cavity_scores
 
 
 @torch.no_grad()

@@ -32,8 +32,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from imprf_utils.data import Dataset
 from imprf_utils.measures.shape import ImageShape, ipr, rf_width_ratio
+from imprf_utils.training.device_data import DeviceData
 from imprf_utils.training.models import MaskedFCN
-from imprf_utils.training.train import DeviceData, train
+from imprf_utils.training.train import train
 
 __all__ = [
     "pca_components",

@@ -30,11 +30,11 @@ from typing import Any, NamedTuple, TypeVar
 import pandas as pd
 import torch
 
+from imprf_utils.measures.shape import compactness_ratio, rf_width_ratio
 from imprf_utils.report.claims import Claim
 from imprf_utils.report.records import referenced_row
-from imprf_utils.training.experiment import DENSE, Experiment
 from imprf_utils.training.config import ExperimentConfig
-from imprf_utils.measures.shape import compactness_ratio, rf_width_ratio
+from imprf_utils.training.experiment import DENSE, Experiment
 from imprf_utils.training.presets import check_notebook_parameters, experiment_config, notebook_configs
 from imprf_utils.training.sweep import SweepSummary, run_sweep
 

@@ -26,10 +26,10 @@ from imprf_utils.data import CLONE_VERSION, RECIPE_VERSIONS, Dataset, clone_spli
 from imprf_utils.data.superclasses import apply_superclasses, superclass_mapping
 from imprf_utils.output import DEFAULT_RUN_STORE
 from imprf_utils.training.config import DATA_FIELDS, ExperimentConfig
+from imprf_utils.training.device_data import DeviceData
 from imprf_utils.training.models import MaskedFCN, first_replica_masks
 from imprf_utils.training.pruning import removal_round
 from imprf_utils.training.store import Run
-from imprf_utils.training.train import DeviceData
 
 METHODS = ("imp", "oneshot", "random")
 

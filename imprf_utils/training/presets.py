@@ -22,8 +22,8 @@ from typing import Any
 import yaml
 
 from imprf_utils.errors import ConfigError
-from imprf_utils.training.config import ExperimentConfig
 from imprf_utils.output import REPOSITORY
+from imprf_utils.training.config import ExperimentConfig
 
 PRESETS_DIR = REPOSITORY / "presets"
 

@@ -33,10 +33,11 @@ import torch
 
 from imprf_utils.output import DEFAULT_RUN_STORE
 from imprf_utils.training.config import DATA_FIELDS, ExperimentConfig
+from imprf_utils.training.device_data import DeviceData
 from imprf_utils.training.experiment import DENSE, Experiment, Level, data_key
 from imprf_utils.training.models import MaskedFCN, replica_state, reset_batchnorm_statistics, split_masks, stack_states
 from imprf_utils.training.pruning import kept_fraction, magnitude_masks, random_masks, top_magnitude_masks
-from imprf_utils.training.train import DeviceData, train
+from imprf_utils.training.train import train
 
 
 def run_experiment(

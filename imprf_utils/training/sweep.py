@@ -28,11 +28,11 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from imprf_utils.training.experiment import Experiment
-from imprf_utils.training.config import ExperimentConfig, config_defaults
-from imprf_utils.training.runner import run_experiments
 from imprf_utils.output import DEFAULT_RUN_STORE
+from imprf_utils.training.config import ExperimentConfig, config_defaults
+from imprf_utils.training.experiment import Experiment
 from imprf_utils.training.presets import notebook_configs
+from imprf_utils.training.runner import run_experiments
 from imprf_utils.training.train import progress_enabled
 
 
