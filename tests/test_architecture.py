@@ -1,8 +1,15 @@
-"""The package's import graph has no cycle, and docs/ARCHITECTURE.md names every module.
+"""The package's import graph has no cycle, its subpackages are layers, and docs/ARCHITECTURE.md names every module.
 
 The graph is read from the source with `ast` (nothing is imported): an edge a → b for every
 import of module b inside module a — at the top, inside a function (a lazy import) or under
 ``if TYPE_CHECKING`` alike, since each one is a dependency a reader has to follow.
+
+The layers, bottom up (``LAYERS``): the base modules (errors, numerics, output); data and
+measures, which know nothing of each other; training; the report; the notebooks' analyses;
+the command line. A module imports its own subpackage and the layers below it, never one
+above (nothing imports back up), and imports a name from the module that defines it: a
+subpackage's ``__init__``, which names the notebooks' API, is for the notebooks (the data
+registry, ``data/__init__.py``, is a module of its own and is imported as such).
 """
 
 import ast
@@ -101,6 +108,56 @@ def test_the_import_graph_has_no_cycle():
     assert "data.__init__" not in graph["data.clone"]
     cycle = find_cycle(graph)
     assert cycle is None, f"import cycle: {' → '.join(cycle)}; move what both need into a third module"
+
+
+LAYERS = {
+    "errors": 0, "numerics": 0, "output": 0,
+    "data": 1, "measures": 1,
+    "training": 2,
+    "report": 3,
+    "notebooks": 4,
+    "__main__": 5,
+}
+"""Each top-level module or subpackage of ``imprf_utils`` and its layer: a module may import only lower layers' and its own."""
+API_PACKAGES = ("measures", "training", "report", "notebooks")
+"""Subpackages whose ``__init__`` only names the notebooks' API: the library imports from their modules instead."""
+
+
+def part(module: str) -> str:
+    """The top-level module or subpackage a module belongs to: "data.clone" → "data", "output" → "output"."""
+    return module.split(".")[0]
+
+
+def upward_imports(graph: dict[str, set[str]], layers: dict[str, int]) -> list[str]:
+    """Every edge a → b from one part of the package to another whose layer is not below a's."""
+    return sorted(
+        f"{a} → {b}" for a, imported in graph.items() for b in imported
+        if part(a) != part(b) and not layers[part(b)] < layers[part(a)]
+    )
+
+
+def test_the_subpackages_are_layers_and_nothing_imports_back_up():
+    graph = import_graph(PACKAGE)
+    assert {part(name) for name in graph} == {*LAYERS, "__init__"}, "place every new module in LAYERS"
+    assert graph["__init__"] == set() and not any("__init__" in imported for imported in graph.values())
+    upward = upward_imports(graph, LAYERS)
+    assert not upward, f"imports from a layer up or across ({', '.join(upward)}): move what both need down"
+    for lower in ("data", "measures"):
+        imported = {part(b) for name, deps in graph.items() if part(name) == lower for b in deps}
+        assert not imported & {"training", "report", "notebooks"}, f"{lower} imports {imported}"
+
+
+def test_the_library_imports_each_name_from_its_module():
+    """Not from a subpackage's __init__ (the notebooks' API): the graph then shows the real dependencies."""
+    graph = import_graph(PACKAGE)
+    through = sorted(f"{a} → {b}" for a, deps in graph.items() for b in deps if b in {f"{p}.__init__" for p in API_PACKAGES})
+    assert not through, f"import these names from their modules: {', '.join(through)}"
+
+
+def test_the_layer_check_finds_an_upward_and_a_sideways_import():
+    graph = {"data.clone": {"data.dataset", "errors"}, "training.runner": {"data.clone", "report.claims"},
+             "measures.shape": {"data.dataset"}, "report.claims": set(), "errors": set(), "data.dataset": set()}
+    assert upward_imports(graph, LAYERS) == ["measures.shape → data.dataset", "training.runner → report.claims"]
 
 
 def test_every_module_is_named_in_the_architecture_page():
