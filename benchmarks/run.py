@@ -391,7 +391,7 @@ def cavity_exact_vs_bruteforce(s: dict, device: torch.device) -> Iterator[dict]:
     """Exact cavity scores of a 3072x1024 layer on 10k samples vs recomputing κ with each weight removed.
 
     Brute force, per weight (i, j): h'_i = h_i − W_ij x_j over the N samples, then
-    |κ(h'_i) − 3| − |κ(h_i) − 3| with metrics.kurtosis (float64). Its one-off set-up
+    |κ(h'_i) − 3| − |κ(h_i) − 3| with measures.preactivations.kurtosis (float64). Its one-off set-up
     (h = x Wᵀ in float64, columns made contiguous, |κ(h_i) − 3| of every unit) is timed
     once; the per-weight loop is timed on a random subset of weights and scaled to all.
     A second, vectorized brute force does all of one unit's weights at once (N x 512

@@ -9,7 +9,7 @@ measures, which know nothing of each other; training; the report; the notebooks'
 the command line. A module imports its own subpackage and the layers below it, never one
 above (nothing imports back up), and imports a name from the module that defines it: a
 subpackage's ``__init__``, which names the notebooks' API, is for the notebooks (the data
-registry, ``data/__init__.py``, is a module of its own and is imported as such).
+registry, ``imprf_utils/data/__init__.py``, is a module of its own and is imported as such).
 """
 
 import ast
