@@ -139,6 +139,7 @@ class _Stages:
         self.description = _joint_description([firsts[key].config for key in self.sets])
 
     def dense(self) -> None:
+        """("imp", 0) of every experiment that lacks it: the dense network, its state at ``rewind_step`` kept."""
         todo = [exp for exp in self.group if not exp.has(DENSE)]
         if not todo:
             return
@@ -148,6 +149,8 @@ class _Stages:
             self._save(exp, DENSE, model, result, k, rewind=result.rewind_state)
 
     def imp_round(self, k: int) -> None:
+        """("imp", k): ``prune_rate`` of each hidden layer's remaining weights of ("imp", k - 1) pruned by
+        magnitude, the survivors rewound, retrained from ``rewind_step``."""
         todo = [exp for exp in self.group if not exp.has(("imp", k))]
         if not todo:
             return
@@ -212,6 +215,8 @@ class _Stages:
 
     @staticmethod
     def _save(exp: Experiment, level: Level, model: MaskedFCN, result, k: int, rewind=None) -> None:
+        """Replica k of a stacked training as ``exp``'s ``level``: its masks, its state (and, for the dense
+        level, its rewind state), its learning curve and sparsity, written atomically to its run directory."""
         masks, weights = split_masks(model.state_dict())
         masks = {name: t[k : k + 1] for name, t in masks.items()}
         state = replica_state(weights, k)
