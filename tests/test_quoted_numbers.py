@@ -359,11 +359,11 @@ FIGURE_METADATA = ("versions", "git_commit", "notebook")
 
 
 def figure_numbers(data: dict, source: str) -> list[Known]:
-    """A figure JSON's numbers: every number it holds outside ``FIGURE_METADATA`` (today its parameters; the
-    plotted data too, should a sidecar ever store them), and those written in its caption."""
+    """A figure JSON's numbers: every number it holds outside ``FIGURE_METADATA`` (its parameters, set numbers;
+    its plotted ``values``, measured ones, quoted rounded), and those written in its caption."""
     notebook = data.get("notebook")
     known = [
-        Known(v, f"{source} {key}", notebook)
+        Known(v, f"{source} {key}", notebook, exact=key != "values")
         for key, value in data.items() if key not in FIGURE_METADATA for v in _leaves(value)
     ]
     known += [Known(v, f"{source} caption", notebook) for v in text_numbers(data.get("caption") or "")]
