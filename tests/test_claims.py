@@ -11,7 +11,8 @@ from scipy import stats
 
 from imprf_utils.report import claims, tables
 from imprf_utils.report.claims import BELOW_MARGIN, KINDS, Claim, claims_table, judge, verdict
-from imprf_utils.report.records import compare_folders, compare_records, read_claims_record, write_claims_record
+from imprf_utils.report.records import (compare_folders, compare_records, judged_in, read_claims_record,
+                                        write_claims_record)
 from imprf_utils.report.tables import markdown_summary, rollup
 from imprf_utils.training.presets import load_preset
 
@@ -69,6 +70,17 @@ def test_a_row_judged_elsewhere_is_shown_outside_holms_family_and_counted_once(t
     assert record["rows"][1]["same_as"] == "03, row 1" and "same_as" not in record["rows"][0]
     assert rollup([record]).total.tolist() == [1]
     assert "strong, as notebook 03" not in markdown_summary([record])
+
+
+def test_a_row_is_a_reference_only_where_the_named_record_judges_the_same_values(tmp_path):
+    values = np.random.default_rng(9).normal(0.3, 0.02, 5)
+    assert judged_in("02, row 1", values, dataset="d", figures_dir=tmp_path) is None  # 02 has not run: judge it here
+    write_claims_record(judge([Claim("sanity check", "learnable", "—", values, "greater", 0.05)]), "02", dataset="d",
+                        preset="default", figures_dir=tmp_path)
+    assert judged_in("02, row 1", values, dataset="d", figures_dir=tmp_path) == "02, row 1"
+    assert judged_in("02, row 1", values + 0.01, dataset="d", figures_dir=tmp_path) is None  # other networks
+    assert judged_in("02, row 1", values, dataset="other", figures_dir=tmp_path) is None  # other data
+    assert judged_in("02, row 2", values, dataset="d", figures_dir=tmp_path) is None  # no such row
 
 
 def test_less_mirrors_greater():

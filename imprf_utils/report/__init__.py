@@ -26,13 +26,13 @@ from imprf_utils.report.pictures import (
     MASK_KEY, by_ipr, component_grid_figure, connections_figure, image_grid_figure, ipr_figure, locality_map_figure,
     mask_grid_figure, masks_and_fields_figure,
 )
-from imprf_utils.report.records import read_claims_record, write_claims_record
+from imprf_utils.report.records import judged_in, read_claims_record, write_claims_record
 
 __all__ = [
     "KURTOSIS_PANELS", "LOCALIZATION_PANELS", "MASK_KEY", "STATS_KEY", "Claim", "accuracy_figure", "band", "bounds",
     "by_ipr", "caption_line", "cavity_by_round_figure", "cavity_round0_figure", "cell_name", "claims_table",
     "component_grid_figure", "connections_figure", "data_vs_clone_figure", "image_grid_figure", "ipr_figure", "judge",
-    "kurtosis_figure", "lag_figure", "locality_map_figure", "localization_figure", "mask_grid_figure",
+    "judged_in", "kurtosis_figure", "lag_figure", "locality_map_figure", "localization_figure", "mask_grid_figure",
     "masks_and_fields_figure", "matched_pairs_figure", "quoted", "read_claims_record", "robustness_figure",
     "robustness_summary", "save_figure", "verdict", "write_claims_record",
 ]

@@ -86,6 +86,19 @@ def referenced_row(same_as: str, *, dataset: str, figures_dir: str | Path | None
     return rows[int(row) - 1]
 
 
+def judged_in(same_as: str, values: Sequence[float], *, dataset: str, figures_dir: str | Path | None) -> str | None:
+    """``same_as`` when the record it names (beside the figures) judges a row with these very ``values``; else
+    None, and the row is judged where it stands: a notebook run alone (e.g. notebook 03 on a photo preset, where
+    notebook 02 does not run) must not point at a verdict that no record holds."""
+    try:
+        row = referenced_row(same_as, dataset=dataset, figures_dir=figures_dir)
+    except (FileNotFoundError, ValueError):
+        return None
+    stored, values = row.get("values", []), [float(v) for v in values]
+    same = len(stored) == len(values) and all(math.isclose(a, b, rel_tol=1e-12) for a, b in zip(stored, values))
+    return same_as if same else None
+
+
 def read_claims_record(path: str | Path) -> dict:
     """A claims record written by ``write_claims_record``, checked for its fields."""
     path = Path(path)
