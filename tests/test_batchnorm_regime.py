@@ -32,7 +32,15 @@ def test_every_candidate_is_the_preset_with_batchnorm_and_its_changes():
             assert all(getattr(c, field) == value for c in group), (name, field)
     base = configs[Regime("base", 256)][0]
     assert (base.dataset, base.lr, base.steps, base.rewind_step) == ("skewed_texture", 0.1, 2000, 100)
-    assert configs[Regime("4x steps", 256)][0].steps == 8000 and configs[Regime("rewind 500", 256)][0].rewind_step == 500
+    assert configs[Regime("rewind 500", 256)][0].rewind_step == 500
+
+
+def test_the_4x_candidate_is_the_gpu_presets_and_every_default_candidate_may_become_a_wide_cell():
+    """The amendment of 08's criteria: 2 cores cannot afford the 4x candidate in the default run."""
+    gpu, default = load_preset("gpu"), load_preset("default")
+    assert regime.candidate_configs(gpu)[Regime("4x steps", 256)][0].steps == 8000
+    assert all(group[0].steps <= default["bn_wide_steps_limit"] for group in regime.candidate_configs(default).values())
+    assert {**default["bn_candidates"], "4x steps": gpu["bn_candidates"]["4x steps"]} == gpu["bn_candidates"]
 
 
 def test_the_wide_cells_are_base_and_the_best_at_the_wide_width_and_seeds_compared_at_the_last_round():
