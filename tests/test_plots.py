@@ -21,7 +21,7 @@ from imprf_utils.measures.shape import average_receptive_field
 from imprf_utils.report.claims import bounds
 from PIL import Image
 
-from imprf_utils.report.figure_files import caption_line, draw_caption, quoted, save_figure
+from imprf_utils.report.figure_files import FigureContext, caption_line, draw_caption, quoted, save_figure
 from imprf_utils.report.figures import (
     ROBUSTNESS_COLOURS, ROBUSTNESS_COLUMNS, accuracy_figure, cavity_by_round_figure, cavity_round0_figure, cell_name,
     data_vs_clone_figure, kurtosis_figure, lag_figure, localization_figure, matched_pairs_figure, robustness_figure,
@@ -335,6 +335,56 @@ def test_save_figure_records_the_plotted_values_beside_the_png(tmp_path):
     assert [record["cell"] for record in records] == list(table.cell.unique())
     assert set(records[0]) == {"cell", *ROBUSTNESS_COLUMNS}
     assert records[2]["removal_rho"] == pytest.approx(table[table.cell == records[2]["cell"]].removal_rho.mean())
+
+
+def toy_figure() -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1, 2], [0, 1, 0.5], label="IMP")
+    ax.legend()
+    return fig
+
+
+def test_a_figure_context_saves_the_very_files_save_figure_saves_with_its_caption(tmp_path):
+    """``ctx.save`` is ``save_figure`` with ``caption_line`` and the notebook's context: the same PNG, PDF and JSON, byte for byte."""
+    params = {"seeds": [0, 1], "steps": 60}
+    ctx = FigureContext.of({"preset": "smoke", "figures_dir": str(tmp_path / "ctx"), "seeds": [0, 1], "steps": 60}, "03", "toy", params)
+    ctx.save(toy_figure(), "fig4a_toy", title="Fig. 4A", text="IMP's curve below random's", values={"gap": -0.12})
+    caption = caption_line("Fig. 4A", "smoke", [0, 1], "IMP's curve below random's")
+    save_figure(toy_figure(), "toy", "fig4a_toy", params, tmp_path / "direct", caption=caption, notebook="03", values={"gap": -0.12})
+    for suffix in (".png", ".pdf", ".json"):
+        made, direct = (tmp_path / folder / "toy" / f"fig4a_toy{suffix}" for folder in ("ctx", "direct"))
+        assert made.read_bytes() == direct.read_bytes(), suffix
+    meta = json.loads((tmp_path / "ctx" / "toy" / "fig4a_toy.json").read_text())
+    assert meta["caption"] == caption and meta["notebook"] == "03" and meta["parameters"] == params
+
+
+def test_a_figure_context_takes_its_folder_preset_and_seeds_from_the_notebooks_parameters(tmp_path, monkeypatch):
+    parameters = {"preset": "presets/smoke.yaml", "figures_dir": None, "seeds": [3, 4, 5], "steps": 60}
+    monkeypatch.setenv("IMPRF_FIGURES", str(tmp_path / "env"))
+    ctx = FigureContext.of(parameters, "04", "skewed_texture", {"seeds": [3, 4, 5]})
+    assert (ctx.root, ctx.dataset, ctx.notebook, list(ctx.seeds)) == (tmp_path / "env", "skewed_texture", "04", [3, 4, 5])
+    png = ctx.save(toy_figure(), "fig4b_toy", title="Fig. 4B", text="kurtosis")
+    assert png == tmp_path / "env" / "skewed_texture" / "fig4b_toy.png"
+    assert json.loads(png.with_suffix(".json").read_text())["caption"] == "Fig. 4B · preset smoke · 3 seeds · kurtosis"
+    given = FigureContext.of({**parameters, "figures_dir": str(tmp_path / "given")}, "04", "skewed_texture", {})
+    assert given.root == tmp_path / "given"  # figures_dir first, then $IMPRF_FIGURES
+
+
+def test_one_figure_may_pool_other_seeds_or_go_to_another_datasets_folder(tmp_path):
+    ctx = FigureContext.of({"preset": "smoke", "figures_dir": str(tmp_path), "seeds": [0, 1]}, "02", "skewed_texture", {})
+    png = ctx.save(toy_figure(), "ig_toy", title="Ingrosso & Goldt 2022", text="weights", seeds=[0], dataset="nlgp")
+    assert png == tmp_path / "nlgp" / "ig_toy.png"
+    assert json.loads(png.with_suffix(".json").read_text())["caption"] == "Ingrosso & Goldt 2022 · preset smoke · 1 seed · weights"
+    assert list(ctx.seeds) == [0, 1] and ctx.dataset == "skewed_texture"  # the context itself is unchanged
+
+
+def test_a_notebook_without_seeds_passes_its_own_and_a_missing_parameter_is_named():
+    parameters = {"preset": "smoke", "figures_dir": None}
+    with pytest.raises(KeyError, match=r"lack \['seeds'\].*or pass seeds="):
+        FigureContext.of(parameters, "00", "skewed_texture", {})
+    assert list(FigureContext.of(parameters, "00", "skewed_texture", {}, seeds=[0]).seeds) == [0]
+    with pytest.raises(KeyError, match=r"lack \['figures_dir'\]"):
+        FigureContext.of({"preset": "smoke", "seeds": [0]}, "03", "skewed_texture", {})
 
 
 @pytest.mark.parametrize("figsize", [(3, 2), (5.5, 3.2), (12, 6.4)])
