@@ -18,21 +18,23 @@ from imprf_utils.report.claims import Claim, bounds, claims_table, judge, verdic
 from imprf_utils.report.figure_files import FigureContext, caption_line, quoted, save_figure
 from imprf_utils.report.figures import (
     KURTOSIS_PANELS, LOCALIZATION_PANELS, accuracy_figure, cavity_by_round_figure, cavity_round0_figure, cell_name,
-    data_vs_clone_figure, kurtosis_figure, lag_figure, localization_figure, matched_pairs_figure, robustness_figure,
-    robustness_summary,
+    data_vs_clone_figure, kurtosis_figure, lag_figure, learning_curves_figure, localization_figure,
+    matched_pairs_figure, robustness_figure, robustness_summary, superclasses_figure, train_fraction_figure,
 )
 from imprf_utils.report.marks import STATS_KEY, band
 from imprf_utils.report.pictures import (
     MASK_KEY, by_ipr, component_grid_figure, connections_figure, image_grid_figure, ipr_figure, locality_map_figure,
-    mask_grid_figure, masks_and_fields_figure,
+    mask_grid_figure, masks_and_fields_figure, pixel_kurtosis_figure,
 )
 from imprf_utils.report.records import judged_in, read_claims_record, write_claims_record
 
 __all__ = [
-    "KURTOSIS_PANELS", "LOCALIZATION_PANELS", "MASK_KEY", "STATS_KEY", "Claim", "FigureContext", "accuracy_figure", "band",
-    "bounds", "by_ipr", "caption_line", "cavity_by_round_figure", "cavity_round0_figure", "cell_name", "claims_table",
-    "component_grid_figure", "connections_figure", "data_vs_clone_figure", "image_grid_figure", "ipr_figure", "judge",
-    "judged_in", "kurtosis_figure", "lag_figure", "locality_map_figure", "localization_figure", "mask_grid_figure",
-    "masks_and_fields_figure", "matched_pairs_figure", "quoted", "read_claims_record", "robustness_figure",
-    "robustness_summary", "save_figure", "verdict", "write_claims_record",
+    "KURTOSIS_PANELS", "LOCALIZATION_PANELS", "MASK_KEY", "STATS_KEY", "Claim", "FigureContext", "accuracy_figure",
+    "band", "bounds", "by_ipr", "caption_line", "cavity_by_round_figure", "cavity_round0_figure", "cell_name",
+    "claims_table", "component_grid_figure", "connections_figure", "data_vs_clone_figure", "image_grid_figure",
+    "ipr_figure", "judge", "judged_in", "kurtosis_figure", "lag_figure", "learning_curves_figure",
+    "locality_map_figure", "localization_figure", "mask_grid_figure", "masks_and_fields_figure",
+    "matched_pairs_figure", "pixel_kurtosis_figure", "quoted", "read_claims_record", "robustness_figure",
+    "robustness_summary", "save_figure", "superclasses_figure", "train_fraction_figure", "verdict",
+    "write_claims_record",
 ]
