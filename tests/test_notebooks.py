@@ -169,6 +169,17 @@ def test_figures_are_saved_through_the_notebooks_figure_context(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_notebook_types_its_run_time(path):
+    """Run times are measured by the runner (``run_times.json`` beside the figures) and tabulated in
+    docs/performance.md; a notebook points there instead of typing a time that the next run contradicts."""
+    markdown = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+    assert not [text for text in markdown if "Time at the default preset" in text], f"{path.name} types its run time"
+    assert "`figures/run_times.json`" in markdown[1] and "docs/performance.md" in markdown[1], (
+        f"{path.name}: its second markdown cell should say where its measured run time is"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_with_outputs_and_no_errors(path):
     """Every notebook carries the outputs of its default run, but one committed with its pre-registered criteria
     before that run (metadata imprf.awaiting_first_run, as notebook 07 was): no outputs yet, and no claims record."""

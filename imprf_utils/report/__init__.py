@@ -8,7 +8,8 @@
 - `imprf_utils.report.pictures` — masks, receptive fields, images, components, histograms;
 - `imprf_utils.report.figures` — the papers' summary figures (Figs. 3C, 4, 5, the matrix);
 - `imprf_utils.report.index` — the HTML index of a run of the suite;
-- `imprf_utils.report.reproduce` — runs the notebooks with a preset (a command line).
+- `imprf_utils.report.reproduce` — runs the notebooks with a preset (a command line);
+- `imprf_utils.report.run_times` — the notebooks' measured run times (``run_times.json``), their table.
 
 The report reads what training stored, through the notebooks' tables; nothing below it imports
 it. The notebooks import from here what they call; the library imports each name from its module.
