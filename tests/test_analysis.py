@@ -94,16 +94,17 @@ def notebook_parameters(tmp_path, **changes) -> dict:
     }
 
 
-def test_notebook_runs_builds_data_and_clone_experiments_per_seed(tmp_path):
-    runs = notebook_runs(notebook_parameters(tmp_path, unrelated_parameter=3))
+def test_notebook_runs_builds_data_and_clone_experiments_per_seed_and_the_figures_context(tmp_path):
+    runs = notebook_runs(notebook_parameters(tmp_path, unrelated_parameter=3), "04")
     assert [e.config for e in runs.data] == [dataclasses.replace(TINY, seed=s) for s in (0, 1)]
     assert [e.config for e in runs.clone] == [dataclasses.replace(TINY, seed=s, clone=True, compare_levels=(2,)) for s in (0, 1)]
     assert runs.experiments == runs.data + runs.clone
     assert all(not e.missing_levels() for e in runs.experiments)  # trained into the given store
     assert all(str(e.run.path).startswith(str(tmp_path / "runs")) for e in runs.experiments)
-    assert runs.dataset == "skewed_texture" and runs.figures_dir == tmp_path / "figures"
-    assert runs.params["seeds"] == [0, 1] and ExperimentConfig.from_dict(
-        {k: v for k, v in runs.params.items() if k != "seeds"}
+    ctx = runs.figures
+    assert (ctx.dataset, ctx.root, ctx.notebook, ctx.preset, list(ctx.seeds)) == ("skewed_texture", tmp_path / "figures", "04", "smoke", [0, 1])
+    assert ctx.params["seeds"] == [0, 1] and ExperimentConfig.from_dict(
+        {k: v for k, v in ctx.params.items() if k != "seeds"}
     ) == runs.data[0].config
 
 
@@ -111,7 +112,7 @@ def test_notebook_runs_names_a_missing_parameter(tmp_path):
     parameters = notebook_parameters(tmp_path)
     del parameters["clone_compare_levels"]
     with pytest.raises(KeyError, match="clone_compare_levels"):
-        notebook_runs(parameters)
+        notebook_runs(parameters, "04")
 
 
 # --- per-network effects ----------------------------------------------------------------

@@ -98,6 +98,87 @@ def test_cells_narrate_and_call_the_library(path):
         assert not defined, f"{path.name} cell {i} defines {defined}; functions belong in imprf_utils"
 
 
+DRAWING_MODULES = {"plt", "matplotlib", "mpl", "sns", "seaborn"}
+"""Names under which a cell would reach matplotlib (or seaborn, which draws with it)."""
+
+
+def _root(node: ast.AST) -> str | None:
+    """The name an attribute, subscript or call chain starts from: ``fig`` of ``fig.axes[0].set_title``."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _makes_a_figure(call: ast.Call) -> bool:
+    """A call of matplotlib (``plt.subplots``) or of a figure function (``mask_grid_figure``)."""
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+    return _root(call.func) in DRAWING_MODULES or name.endswith("_figure")
+
+
+def drawing_calls(cells: list[str]) -> list[str]:
+    """The matplotlib drawing a notebook's code cells do themselves, as "cell i: call": every call of
+    ``plt.*`` (or of matplotlib or seaborn) but ``plt.show()``, and every method call on a figure or its
+    axes that a cell holds: a name assigned from such a call or from a ``*_figure`` function, or looping
+    over one (``fig.suptitle``, ``axes[0].axhline``, ``for ax in fig.axes: ax.set_title``)."""
+    trees = [ast.parse(source) for source in cells]
+    held: set[str] = set()
+    for node in (n for tree in trees for n in ast.walk(tree)):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and _makes_a_figure(node.value):
+            held |= {n.id for target in node.targets for n in ast.walk(target) if isinstance(n, ast.Name)}
+        elif isinstance(node, ast.For) and any(isinstance(n, ast.Name) and n.id in held for n in ast.walk(node.iter)):
+            held |= {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
+    found = []
+    for i, tree in enumerate(trees):
+        calls = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)),
+                       key=lambda n: (n.lineno, n.col_offset))
+        for call in calls:
+            name, root = ast.unparse(call.func), _root(call.func)
+            if (root in DRAWING_MODULES and name != "plt.show") or root in held:
+                found.append(f"cell {i}: {name}")
+    return found
+
+
+@pytest.mark.parametrize("source, found", [
+    ("fig, ax = plt.subplots(figsize=(5, 3))\nax.hist(values)\nplt.show()", ["cell 0: plt.subplots", "cell 0: ax.hist"]),
+    ("fig = cavity_by_round_figure(groups, 3)\nfig.suptitle('data')", ["cell 0: fig.suptitle"]),
+    ("fig = ipr_figure(panels, 64)\nfor ax in fig.axes:\n    ax.axhline(1)", ["cell 0: ax.axhline"]),
+    ("sns.lineplot(data=table, x='level', y='score')", ["cell 0: sns.lineplot"]),
+    ("fig = ipr_figure(panels, 64)\nctx.save(fig, 'ipr', title='I&G', text='histograms')\nplt.show()", []),
+])
+def test_the_drawing_check_sees_every_way_a_cell_draws(source, found):
+    assert drawing_calls([source]) == found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_figure_is_drawn_in_a_notebook(path):
+    """A figure is drawn by a figure function of imprf_utils/report (tested, one look for every notebook that
+    shows it), not by matplotlib calls in a cell: a notebook's cells call no matplotlib but ``plt.show()``."""
+    cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    found = drawing_calls(cells)
+    assert not found, f"{path.name} draws in its cells ({found}); move the drawing into imprf_utils/report/figures.py or pictures.py"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_figures_are_saved_through_the_notebooks_figure_context(path):
+    """One context per notebook (``report.FigureContext``, or ``notebook_runs``'s) holds the folder, preset, seeds and
+    notebook number, so that no cell repeats them: no cell calls ``save_figure``, ``caption_line`` or ``figures_root``."""
+    code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    assert "FigureContext.of(globals()" in code or "notebook_runs(globals()" in code, f"{path.name} builds no figure context"
+    repeated = [name for name in ("save_figure(", "caption_line(", "figures_root(", ".savefig(") if name in code]
+    assert not repeated, f"{path.name} calls {repeated}; save each figure with ctx.save(fig, name, title=..., text=...)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_notebook_types_its_run_time(path):
+    """Run times are measured by the runner (``run_times.json`` beside the figures) and tabulated in
+    docs/performance.md; a notebook points there instead of typing a time that the next run contradicts."""
+    markdown = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+    assert not [text for text in markdown if "Time at the default preset" in text], f"{path.name} types its run time"
+    assert "`figures/run_times.json`" in markdown[1] and "docs/performance.md" in markdown[1], (
+        f"{path.name}: its second markdown cell should say where its measured run time is"
+    )
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_with_outputs_and_no_errors(path):
     """Every notebook carries the outputs of its default run, but one committed with its pre-registered criteria

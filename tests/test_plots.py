@@ -21,16 +21,16 @@ from imprf_utils.measures.shape import average_receptive_field
 from imprf_utils.report.claims import bounds
 from PIL import Image
 
-from imprf_utils.report.figure_files import caption_line, draw_caption, quoted, save_figure
+from imprf_utils.report.figure_files import FigureContext, caption_line, draw_caption, quoted, save_figure
 from imprf_utils.report.figures import (
     ROBUSTNESS_COLOURS, ROBUSTNESS_COLUMNS, accuracy_figure, cavity_by_round_figure, cavity_round0_figure, cell_name,
-    data_vs_clone_figure, kurtosis_figure, lag_figure, localization_figure, matched_pairs_figure, robustness_figure,
-    robustness_summary,
+    data_vs_clone_figure, kurtosis_figure, lag_figure, learning_curves_figure, localization_figure, matched_pairs_figure,
+    robustness_figure, robustness_summary, superclasses_figure, train_fraction_figure,
 )
-from imprf_utils.report.marks import AXIS_LABELS, METHOD_COLOURS, band, claims_interval
+from imprf_utils.report.marks import AXIS_LABELS, DATA_COLOURS, METHOD_COLOURS, band, claims_interval
 from imprf_utils.report.pictures import (
     MOSAIC_GAP, component_grid_figure, connections_figure, image_grid_figure, ipr_figure, mask_grid_figure, mask_images,
-    mask_mosaic, masks_and_fields_figure,
+    mask_mosaic, masks_and_fields_figure, pixel_kurtosis_figure,
 )
 
 
@@ -337,6 +337,56 @@ def test_save_figure_records_the_plotted_values_beside_the_png(tmp_path):
     assert records[2]["removal_rho"] == pytest.approx(table[table.cell == records[2]["cell"]].removal_rho.mean())
 
 
+def toy_figure() -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1, 2], [0, 1, 0.5], label="IMP")
+    ax.legend()
+    return fig
+
+
+def test_a_figure_context_saves_the_very_files_save_figure_saves_with_its_caption(tmp_path):
+    """``ctx.save`` is ``save_figure`` with ``caption_line`` and the notebook's context: the same PNG, PDF and JSON, byte for byte."""
+    params = {"seeds": [0, 1], "steps": 60}
+    ctx = FigureContext.of({"preset": "smoke", "figures_dir": str(tmp_path / "ctx"), "seeds": [0, 1], "steps": 60}, "03", "toy", params)
+    ctx.save(toy_figure(), "fig4a_toy", title="Fig. 4A", text="IMP's curve below random's", values={"gap": -0.12})
+    caption = caption_line("Fig. 4A", "smoke", [0, 1], "IMP's curve below random's")
+    save_figure(toy_figure(), "toy", "fig4a_toy", params, tmp_path / "direct", caption=caption, notebook="03", values={"gap": -0.12})
+    for suffix in (".png", ".pdf", ".json"):
+        made, direct = (tmp_path / folder / "toy" / f"fig4a_toy{suffix}" for folder in ("ctx", "direct"))
+        assert made.read_bytes() == direct.read_bytes(), suffix
+    meta = json.loads((tmp_path / "ctx" / "toy" / "fig4a_toy.json").read_text())
+    assert meta["caption"] == caption and meta["notebook"] == "03" and meta["parameters"] == params
+
+
+def test_a_figure_context_takes_its_folder_preset_and_seeds_from_the_notebooks_parameters(tmp_path, monkeypatch):
+    parameters = {"preset": "presets/smoke.yaml", "figures_dir": None, "seeds": [3, 4, 5], "steps": 60}
+    monkeypatch.setenv("IMPRF_FIGURES", str(tmp_path / "env"))
+    ctx = FigureContext.of(parameters, "04", "skewed_texture", {"seeds": [3, 4, 5]})
+    assert (ctx.root, ctx.dataset, ctx.notebook, list(ctx.seeds)) == (tmp_path / "env", "skewed_texture", "04", [3, 4, 5])
+    png = ctx.save(toy_figure(), "fig4b_toy", title="Fig. 4B", text="kurtosis")
+    assert png == tmp_path / "env" / "skewed_texture" / "fig4b_toy.png"
+    assert json.loads(png.with_suffix(".json").read_text())["caption"] == "Fig. 4B · preset smoke · 3 seeds · kurtosis"
+    given = FigureContext.of({**parameters, "figures_dir": str(tmp_path / "given")}, "04", "skewed_texture", {})
+    assert given.root == tmp_path / "given"  # figures_dir first, then $IMPRF_FIGURES
+
+
+def test_one_figure_may_pool_other_seeds_or_go_to_another_datasets_folder(tmp_path):
+    ctx = FigureContext.of({"preset": "smoke", "figures_dir": str(tmp_path), "seeds": [0, 1]}, "02", "skewed_texture", {})
+    png = ctx.save(toy_figure(), "ig_toy", title="Ingrosso & Goldt 2022", text="weights", seeds=[0], dataset="nlgp")
+    assert png == tmp_path / "nlgp" / "ig_toy.png"
+    assert json.loads(png.with_suffix(".json").read_text())["caption"] == "Ingrosso & Goldt 2022 · preset smoke · 1 seed · weights"
+    assert list(ctx.seeds) == [0, 1] and ctx.dataset == "skewed_texture"  # the context itself is unchanged
+
+
+def test_a_notebook_without_seeds_passes_its_own_and_a_missing_parameter_is_named():
+    parameters = {"preset": "smoke", "figures_dir": None}
+    with pytest.raises(KeyError, match=r"lack \['seeds'\].*or pass seeds="):
+        FigureContext.of(parameters, "00", "skewed_texture", {})
+    assert list(FigureContext.of(parameters, "00", "skewed_texture", {}, seeds=[0]).seeds) == [0]
+    with pytest.raises(KeyError, match=r"lack \['figures_dir'\]"):
+        FigureContext.of({"preset": "smoke", "seeds": [0]}, "03", "skewed_texture", {})
+
+
 @pytest.mark.parametrize("figsize", [(3, 2), (5.5, 3.2), (12, 6.4)])
 def test_saved_pngs_are_at_least_1000_px_wide(tmp_path, figsize):
     fig, ax = plt.subplots(figsize=figsize, layout="constrained")
@@ -371,6 +421,10 @@ FIGURES = {
     "08 regimes": lambda: robustness_figure(regime_table(), margin=0.05, rounds=10),
     "IPR": lambda: ipr_figure({"IMP": {"data": torch.tensor([1.5, 4.0, 20.0])}}, 64),
     "connections": lambda: connections_figure({"IMP": torch.eye(4, 16, dtype=torch.bool)}),
+    "pixel kurtosis": lambda: pixel_kurtosis_figure({"data": torch.tensor([2.0, 5.0]), "clone": torch.tensor([3.0, 3.1])}),
+    "learning curves": lambda: learning_curves_figure(curves_table(), rewind_step=10, chance=0.25),
+    "superclasses": lambda: superclasses_figure(localization_table().assign(labels=lambda t: t.data)),
+    "training-set size": lambda: train_fraction_figure(fraction_table()),
 }
 """Every figure function whose texts the function itself writes, built from small tables (titles passed in are the caller's)."""
 RAW_NAMES = {*AXIS_LABELS, *ROBUSTNESS_COLUMNS, "method", "series", "row", "value", "seed", "order", "cell", "removal_round"}
@@ -493,3 +547,55 @@ def test_fig1_puts_each_methods_mosaic_above_its_average_receptive_field_on_one_
     assert np.allclose(images[0].get_array(), fields["IMP"].numpy())
     assert colorbar.get_ylabel() == "share of units keeping that pixel" and len(fig.legends) == 1
     plt.close(fig)
+
+
+def curves_table() -> pd.DataFrame:
+    return pd.DataFrame([dict(data=which, seed=seed, step=step, train_loss=1 / step + seed, test_accuracy=0.25 + step / 100)
+                         for which in ("data", "clone") for seed in (0, 1) for step in (10, 20, 30)])
+
+
+def fraction_table() -> pd.DataFrame:
+    return pd.DataFrame([dict(method=method, seed=seed, train_fraction=f, rf_width_ratio=f + seed, accuracy=0.5 + f / 2)
+                         for method in ("dense", "imp") for seed in (0, 1) for f in (0.25, 0.5, 1.0)])
+
+
+def test_pixel_kurtosis_figure_draws_a_histogram_per_dataset_in_its_colour_and_the_gaussians_3():
+    fig = pixel_kurtosis_figure({"data": torch.tensor([2.0, 5.0, 9.0]), "clone": torch.tensor([2.9, 3.0, 3.1])})
+    (ax,) = fig.axes
+    assert ax.get_legend_handles_labels()[1] == ["data", "clone"]
+    assert [matplotlib.colors.to_hex(bars[0].get_facecolor()) for bars in ax.containers] == [DATA_COLOURS["data"], DATA_COLOURS["clone"]]
+    assert sum(p.get_height() for p in ax.containers[0]) == 3 and len(ax.containers[0]) == 40
+    assert any(line.get_xdata()[0] == 3 and line.get_linestyle() == "--" for line in ax.lines)
+
+
+def test_learning_curves_figure_marks_the_rewind_step_and_chance_beside_each_seed_mean():
+    fig = learning_curves_figure(curves_table(), rewind_step=10, chance=0.25)
+    loss, accuracy = fig.axes
+    assert loss.get_xlabel() == AXIS_LABELS["step"] and accuracy.get_ylabel() == AXIS_LABELS["test_accuracy"]
+    data = next(line for line in loss.get_lines() if line.get_label() == "data")
+    np.testing.assert_allclose(data.get_ydata(), [0.1 + 0.5, 0.05 + 0.5, 1 / 30 + 0.5])  # mean over seeds 0, 1
+    assert [line.get_xdata()[0] for line in loss.lines if line.get_linestyle() == ":"] == [10]
+    assert [line.get_ydata()[0] for line in accuracy.lines if line.get_linestyle() == "--"] == [0.25]
+    assert "rewind step 10" in [t.get_text() for t in accuracy.get_legend().get_texts()]
+
+
+def test_superclasses_figure_draws_a_curve_per_labelling_sparser_to_the_right():
+    fig = superclasses_figure(localization_table().assign(labels=lambda t: t.data))
+    ratio, accuracy = fig.axes
+    assert ratio.xaxis_inverted() and accuracy.xaxis_inverted() and ratio.get_xscale() == "log"
+    assert [t.get_text() for t in ratio.get_legend().get_texts()] == ["data", "clone"]
+    assert [line.get_ydata()[0] for line in ratio.lines if line.get_linestyle() == "--"] == [1]
+
+
+def test_train_fraction_figure_shows_imps_ratio_and_both_accuracies_by_fraction():
+    fig = train_fraction_figure(fraction_table())
+    ratio, accuracy = fig.axes
+    assert [t.get_text() for t in accuracy.get_legend().get_texts()] == ["dense", "IMP"] and ratio.get_legend() is None
+    np.testing.assert_allclose(ratio.get_lines()[0].get_ydata(), [0.75, 1.0, 1.5])  # IMP's ratio, mean over seeds
+    assert ratio.get_xlabel() == AXIS_LABELS["train_fraction"]
+
+
+def test_cavity_by_round_figure_takes_a_title_over_its_panels():
+    fig = cavity_by_round_figure(group_means().query("data == 'data'"), rounds=3, title="data")
+    assert fig._suptitle.get_text() == "data"
+    assert cavity_by_round_figure(group_means().query("data == 'data'"), rounds=3)._suptitle is None

@@ -1,7 +1,8 @@
 """The networks a notebook reads, as tables: one row per network (data, seed), one value per seed for a claim.
 
 ``notebook_runs`` is the setup of the notebooks that read notebook 03's runs (04, 05): the data
-and clone experiments of the notebook's parameters, run or read back once. Every table names
+and clone experiments of the notebook's parameters, run or read back once, with the context of
+its figures (``report.figure_files.FigureContext``). Every table names
 its network by ``network_columns`` (``data``: "data"/"clone", ``seed``); ``per_experiment``
 stacks a per-experiment table over experiments; ``per_seed`` picks a claim's per-network values.
 """
@@ -10,13 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 
-from imprf_utils.output import figures_root
+from imprf_utils.report.figure_files import FigureContext
 from imprf_utils.training.experiment import DENSE, Experiment
 from imprf_utils.training.presets import notebook_configs
 from imprf_utils.training.runner import run_experiments
@@ -24,18 +24,16 @@ from imprf_utils.training.runner import run_experiments
 
 @dataclass(frozen=True)
 class NotebookRuns:
-    """A notebook's experiments, read from (or trained into) the run store, and where its figures go."""
+    """A notebook's experiments, read from (or trained into) the run store, and its figures' context."""
 
     data: list[Experiment]
     """One experiment per seed on the data, in the order of ``seeds``."""
     clone: list[Experiment]
     """The same seeds on the data's Gaussian clone (oneshot and random at ``clone_compare_levels``)."""
-    dataset: str
-    """The data's name: figures and the claims record go to ``figures_dir/<dataset>/``."""
-    params: dict[str, Any]
-    """The seeds and the first data config, stored beside every figure (``report.figure_files.save_figure``)."""
-    figures_dir: Path
-    """``output.figures_root`` of the notebook's ``figures_dir`` and ``preset``."""
+    figures: FigureContext
+    """Where the figures and the claims record go (``figures.root`` / ``figures.dataset``, the data's name)
+    and what each figure carries: the preset, the seeds, the notebook, and as parameters the seeds and
+    the first data config."""
 
     @property
     def experiments(self) -> list[Experiment]:
@@ -45,13 +43,14 @@ class NotebookRuns:
 NOTEBOOK_PARAMETERS = ("preset", "seeds", "clone_compare_levels", "run_store", "device", "figures_dir")
 
 
-def notebook_runs(parameters: Mapping[str, Any]) -> NotebookRuns:
-    """The data and clone experiments of a notebook's parameters, run (or read back) once.
+def notebook_runs(parameters: Mapping[str, Any], notebook: str) -> NotebookRuns:
+    """The data and clone experiments of a notebook's parameters, run (or read back) once, and the
+    context of its figures.
 
-    Call as ``runs = notebook_runs(globals())`` after the parameters cell: every field of
-    ExperimentConfig comes from the parameters (``presets.notebook_configs``), one
-    experiment per entry of ``seeds``, and the same seeds on the Gaussian clone with
-    oneshot and random pruning at ``clone_compare_levels``. Stages the run store
+    Call as ``runs = notebook_runs(globals(), "04")`` after the parameters cell (``notebook``: its
+    two-digit number): every field of ExperimentConfig comes from the parameters
+    (``presets.notebook_configs``), one experiment per entry of ``seeds``, and the same seeds on the
+    Gaussian clone with oneshot and random pruning at ``clone_compare_levels``. Stages the run store
     (``run_store``; None: the default store) already holds are read, not trained.
     """
     missing = [name for name in NOTEBOOK_PARAMETERS if name not in parameters]
@@ -60,12 +59,11 @@ def notebook_runs(parameters: Mapping[str, Any]) -> NotebookRuns:
     configs = notebook_configs(parameters)
     experiments = run_experiments(configs.data + configs.clone, run_store=parameters["run_store"], device=parameters["device"])
     seeds = len(configs.data)
+    params = {"seeds": list(parameters["seeds"]), **configs.data[0].as_dict()}
     return NotebookRuns(
         data=experiments[:seeds],
         clone=experiments[seeds:],
-        dataset=experiments[0].data[0].name,
-        params={"seeds": list(parameters["seeds"]), **configs.data[0].as_dict()},
-        figures_dir=figures_root(parameters["figures_dir"], parameters["preset"]),
+        figures=FigureContext.of(parameters, notebook, experiments[0].data[0].name, params),
     )
 
 

@@ -2,8 +2,10 @@
 
 ``save_figure`` writes ``<root>/<dataset>/<name>.png``, ``.pdf`` and ``.json`` (provenance,
 caption, notebook, plotted values); ``caption_line`` says what a figure shows in one line,
-``quoted`` formats a number for a caption. The HTML index (``imprf_utils.report.index``)
-and tests/test_quoted_numbers.py read the sidecars.
+``quoted`` formats a number for a caption. ``FigureContext`` is what a notebook's figures
+share (folder, dataset, preset, seeds, notebook, parameters), so that a notebook saves each
+figure in one short call. The HTML index (``imprf_utils.report.index``) and
+tests/test_quoted_numbers.py read the sidecars.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +145,70 @@ def save_figure(
     fig.savefig(folder / f"{name}.pdf", bbox_inches="tight", pad_inches=PAD_INCHES, metadata={"CreationDate": None, "Producer": None})
     (folder / f"{name}.json").write_text(json.dumps(record, indent=1, default=str))
     return png
+
+
+@dataclass(frozen=True)
+class FigureContext:
+    """What every figure of one notebook shares: where it goes, the preset and seeds its caption names, the
+    notebook it comes from and the parameters stored beside it.
+
+    A notebook builds it once, after its parameters are known (``ctx = FigureContext.of(globals(), "03",
+    data_name, params)``), and saves each figure with one call (``ctx.save(fig, name, title=..., text=...)``),
+    instead of repeating the folder, preset, seeds and notebook number at every figure.
+    """
+
+    root: Path
+    """The figures folder: a figure goes to ``<root>/<dataset>/`` (``output.figures_root``)."""
+    dataset: str
+    """The folder under ``root`` of the notebook's figures (and of its claims record)."""
+    preset: str | Path
+    """The preset's name (or YAML path), shown in every caption."""
+    seeds: Sequence[int]
+    """The seeds a figure pools unless its ``save`` says otherwise (their number is in the caption)."""
+    notebook: str
+    """The notebook's two-digit number, stored in each sidecar: the index lists the figure under it."""
+    params: Mapping[str, Any]
+    """The parameters stored in each sidecar as "parameters" (with the versions and the commit)."""
+
+    @classmethod
+    def of(
+        cls, parameters: Mapping[str, Any], notebook: str, dataset: str, params: Mapping[str, Any],
+        *, seeds: Sequence[int] | None = None,
+    ) -> FigureContext:
+        """The context of a notebook whose parameters cell defines ``preset``, ``figures_dir`` and ``seeds``:
+        ``FigureContext.of(globals(), "03", data_name, params)``.
+
+        The folder is ``output.figures_root(figures_dir, preset)`` (``figures_dir``, else $IMPRF_FIGURES,
+        else build/<preset>/figures). ``seeds``: for a notebook without a ``seeds`` parameter (00 draws
+        one dataset), the seeds its figures pool.
+        """
+        needed = ["preset", "figures_dir"] + (["seeds"] if seeds is None else [])
+        missing = [name for name in needed if name not in parameters]
+        if missing:
+            raise KeyError(
+                f"FigureContext.of: the parameters lack {missing}; pass the notebook's globals() after its parameters "
+                f"cell, which must define {needed}" + ("" if seeds is not None else " (or pass seeds=)")
+            )
+        return cls(
+            root=figures_root(parameters["figures_dir"], parameters["preset"]),
+            dataset=dataset,
+            preset=parameters["preset"],
+            seeds=list(parameters["seeds"] if seeds is None else seeds),
+            notebook=notebook,
+            params=dict(params),
+        )
+
+    def save(
+        self, fig: plt.Figure, name: str, *, title: str, text: str, values: FigureValues | None = None,
+        seeds: Sequence[int] | None = None, dataset: str | None = None,
+    ) -> Path:
+        """`save_figure` of ``fig`` as ``<root>/<dataset>/<name>`` with the caption
+        ``caption_line(title, preset, seeds, text)``; return the PNG's path.
+
+        ``title``: the paper figure it replicates, or what it checks; ``text``: what its marks show and
+        how to read them; ``values``: the numbers it plots, for the sidecar. ``seeds`` and ``dataset``
+        replace the context's for this figure only (e.g. one seed's masks, or a second dataset's check).
+        """
+        caption = caption_line(title, self.preset, self.seeds if seeds is None else seeds, text)
+        return save_figure(fig, dataset or self.dataset, name, self.params, self.root, caption=caption,
+                           notebook=self.notebook, values=values)

@@ -1,5 +1,6 @@
 """The papers' summary figures, from the notebooks' tables: Fig. 3C and 4A (localization), accuracy,
-Fig. 4B and the lagged test (kurtosis), Fig. 5 (cavity scores) and notebook 07's matrix.
+the dense learning curves, Pellegrini & Biroli's ablations, Fig. 4B and the lagged test (kurtosis),
+Fig. 5 (cavity scores) and notebook 07's matrix.
 
 Each draws per-seed dots, their mean and the claims' interval (``imprf_utils.report.marks``);
 ``figure_files.save_figure`` saves it.
@@ -84,6 +85,56 @@ def accuracy_figure(summary: pd.DataFrame) -> plt.Figure:
         band(ax, summary[summary.data == which], "kept", "accuracy", log_x=True, legend=ax is axes[0, 0])
         ax.set_title(which)
     axes[0, 0].invert_xaxis()
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves_figure(curves: pd.DataFrame, *, rewind_step: int, chance: float) -> plt.Figure:
+    """The dense networks' training loss and test accuracy against the SGD step, data and clone (notebook 02).
+
+    ``curves``: ``notebooks.runs.learning_curves`` rows. Per-seed dots, their mean and its interval
+    (one-sided 95% Student-t bounds, `band`), one colour per value of ``data``; dotted: the rewind
+    step; dashed (accuracy): ``chance``.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for ax, column in zip(axes, ("train_loss", "test_accuracy")):
+        band(ax, curves, "step", column, by="data")
+        ax.axvline(rewind_step, color="k", lw=0.8, ls=":", label=f"rewind step {rewind_step}")
+    axes[1].axhline(chance, color="k", lw=0.8, ls="--")
+    axes[1].legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def superclasses_figure(groupings: pd.DataFrame) -> plt.Figure:
+    """Pellegrini & Biroli's superclasses: IMP on each labelling of the same images (notebook 06).
+
+    ``groupings``: ``notebooks.levels.summarize`` rows of IMP with a ``labels`` column (the labelling).
+    RF-width ratio (dashed: 1, random placement) and test accuracy against the fraction of weights
+    kept, one colour per labelling; per-seed dots, their mean and its interval (`band`); log x axis,
+    sparser to the right.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for ax, column in zip(axes, ("rf_width_ratio", "accuracy")):
+        band(ax, groupings, "kept", column, by="labels", log_x=True)
+        ax.invert_xaxis()
+    axes[0].axhline(1, color="k", lw=0.8, ls="--")
+    fig.tight_layout()
+    return fig
+
+
+def train_fraction_figure(ends: pd.DataFrame) -> plt.Figure:
+    """Pellegrini & Biroli's training-set size: the dense network and IMP's last round against the fraction
+    of the training set (notebook 06).
+
+    ``ends``: ``notebooks.levels.summarize`` rows with a ``train_fraction`` column and ``method`` "dense"
+    or "imp". Left: IMP's RF-width ratio (dashed: 1, random placement); right: test accuracy of both.
+    Per-seed dots, their mean and its interval (`band`); log x axis.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    band(axes[0], ends[ends.method == "imp"], "train_fraction", "rf_width_ratio", log_x=True)
+    band(axes[1], ends, "train_fraction", "accuracy", log_x=True)
+    axes[0].axhline(1, color="k", lw=0.8, ls="--")
     fig.tight_layout()
     return fig
 
@@ -205,7 +256,9 @@ def cavity_round0_figure(groups: pd.DataFrame, rounds: int) -> plt.Figure:
     return fig
 
 
-def cavity_by_round_figure(groups: pd.DataFrame, rounds: int, *, linthresh: float = 0.01) -> plt.Figure:
+def cavity_by_round_figure(
+    groups: pd.DataFrame, rounds: int, *, linthresh: float = 0.01, title: str | None = None,
+) -> plt.Figure:
     """Redman et al. Fig. 5C: each removal group's mean cavity score on the weights still present, level by level.
 
     ``groups``: ``notebooks.cavity.removal_group_means`` rows of one dataset. Left: the
@@ -214,7 +267,7 @@ def cavity_by_round_figure(groups: pd.DataFrame, rounds: int, *, linthresh: floa
     the same as one line per removal round (``sns.lineplot``), with bars of the interval
     of the mean over seeds (``claims_interval``: one-sided 95% Student-t bounds). Both on a
     symmetric-log scale, linear within ±``linthresh``, so that the small scores of the
-    first levels stay visible.
+    first levels stay visible. ``title``: the figure's title (e.g. the dataset), over the laid-out panels.
     """
     grid = groups.groupby(["removal_round", "level"]).score.mean().unstack("level")
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
@@ -239,6 +292,8 @@ def cavity_by_round_figure(groups: pd.DataFrame, rounds: int, *, linthresh: floa
     axes[1].set_ylabel("mean cavity score")
     axes[1].legend(handles=handles, title="removed in round", frameon=False, fontsize=7, ncol=2)
     fig.tight_layout()
+    if title is not None:
+        fig.suptitle(title)
     return fig
 
 

@@ -1,8 +1,9 @@
 """The HTML report of a run of the suite: ``index.html`` beside the executed notebooks.
 
-``write_index`` gives the preset and its scale, then per notebook its run time, its claims
-roll-up (``claims_NN.json``, ``tables.rollup``) and its figures with their captions (the JSON
-sidecars of ``figure_files.save_figure``), linking every executed notebook as HTML.
+``write_index`` gives the preset and its scale, the run times the runner measured
+(``run_times.json``), then per notebook its run time, its claims roll-up (``claims_NN.json``,
+``tables.rollup``) and its figures with their captions (the JSON sidecars of
+``figure_files.save_figure``), linking every executed notebook as HTML.
 ``imprf_utils.report.reproduce`` writes it after running the notebooks.
 """
 
@@ -22,6 +23,7 @@ from nbconvert import HTMLExporter
 from imprf_utils.output import FIGURES
 from imprf_utils.report.claims import BELOW_MARGIN, VERDICTS, estimate_text
 from imprf_utils.report.records import find_records, read_claims_record
+from imprf_utils.report.run_times import COLUMNS, RUN_TIMES, read_run_times, table_rows
 from imprf_utils.report.tables import rollup
 
 
@@ -128,6 +130,19 @@ def claims_html(record: dict) -> str:
     )
 
 
+def run_times_html(figures_dir: Path) -> str:
+    """The runner's measured times, ``run_times.json`` under ``figures_dir`` (every notebook it has timed
+    there, this run's and earlier ones): per notebook its seconds, preset, commit, machine and threads;
+    nothing when the file is absent."""
+    path = figures_dir / RUN_TIMES
+    if not path.is_file():
+        return ""
+    head = "".join(f"<th>{column}</th>" for column in COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+                   for row in table_rows(read_run_times(path)))
+    return f"<h2>Run times</h2><p>Measured by the runner ({html.escape(str(path))}):</p><table><tr>{head}</tr>{body}</table>"
+
+
 def figures_html(figures: list[tuple[Path, str]], out_dir: Path) -> str:
     links = [(html.escape(os.path.relpath(p, out_dir)), caption) for p, caption in figures]
     return "".join(
@@ -147,7 +162,8 @@ def write_index(
     """HTML pages of the executed notebooks and an ``index.html`` report.
 
     The report gives the preset and its scale (``preset``'s dataset, seeds, widths...; a
-    banner for the smoke preset), then per notebook its run time, its claims roll-up
+    banner for the smoke preset), the run times under ``figures_dir`` (`run_times_html`),
+    then per notebook its run time, its claims roll-up
     from ``claims_NN.json`` under ``figures_dir`` and its figures with captions; figures
     no executed notebook claims go to a last "Figures" section.
     """
@@ -188,6 +204,7 @@ def write_index(
         f'<li><a href="#nb{html.escape(number)}">{html.escape(stem)}</a> ({seconds:.0f} s)</li>'
         for number, stem, _, seconds in pages
     ) + "</ol>")
+    parts.append(run_times_html(figures_dir))
     for number, stem, page, seconds in pages:
         parts.append(f'<h2 id="nb{html.escape(number)}"><a href="{html.escape(page)}">{html.escape(stem)}</a> — {seconds:.0f} s</h2>')
         notebook_records = records.get(number, [])

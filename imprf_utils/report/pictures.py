@@ -1,6 +1,6 @@
 """Pictures of inputs, masks and weights: mask mosaics, average receptive fields, image and component
-grids, locality maps, and histograms of IPR and of connections per unit (Redman et al. Figs. 1-2,
-Pellegrini & Biroli's diagnostics)."""
+grids, locality maps, and histograms of IPR, of pixel kurtosis and of connections per unit (Redman et al.
+Figs. 1-3A, Pellegrini & Biroli's diagnostics)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import torch
 
 from imprf_utils.measures.connections import binomial_null, connections_per_unit
 from imprf_utils.measures.shape import ipr
+from imprf_utils.report.marks import DATA_COLOURS
 
 MASK_KEY = "pruned weights black, kept weights coloured"
 """The caption sentence of a mask figure (`mask_grid_figure` draws the same key as a legend)."""
@@ -204,6 +205,22 @@ def ipr_figure(
     axes[0, 0].set_ylabel("density" if density else "units")
     axes[0, 0].legend(frameon=False)
     fig.tight_layout()
+    return fig
+
+
+def pixel_kurtosis_figure(kurtosis: Mapping[str, torch.Tensor]) -> plt.Figure:
+    """Histograms of each pixel's kurtosis (Pearson, over all images), one per dataset (notebook 00).
+
+    ``kurtosis``: name → per-pixel kurtosis; the name in the legend, "data" and "clone" in
+    `DATA_COLOURS`; 40 bins; dashed: 3, a Gaussian's.
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    for i, (label, values) in enumerate(kurtosis.items()):
+        ax.hist(values.numpy(), bins=40, color=DATA_COLOURS.get(label, f"C{i}"), alpha=0.7, label=label)
+    ax.axvline(3, color="k", lw=0.8, ls="--")
+    ax.set_xlabel("pixel kurtosis (Pearson, all classes)")
+    ax.set_ylabel("pixels")
+    ax.legend(frameon=False)
     return fig
 
 

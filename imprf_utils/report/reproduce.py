@@ -5,7 +5,9 @@ parameters that the notebook declares; then an ``index.html`` report (``index.wr
 gives the preset and its scale, and per notebook its run time, its claims roll-up
 (``claims_NN.json``) and its figures with captions, linking every executed notebook (as HTML).
 ``--in-place``, ``--golden`` and ``--results`` write the committed notebooks, the golden
-copies of tests/test_portability.py and a preset's committed results instead.
+copies of tests/test_portability.py and a preset's committed results instead. Every mode
+records each notebook's wall time in ``run_times.json`` beside the figures it writes
+(``run_times.record_run_time``; ``--golden``, whose figures are temporary: beside the copies).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from imprf_utils.errors import BAD_INPUT
 from imprf_utils.numerics import pin_this_process
 from imprf_utils.output import FIGURES, RESULTS, figures_root
 from imprf_utils.report.index import write_index
+from imprf_utils.report.run_times import record_run_time
 from imprf_utils.training.presets import load_preset
 from imprf_utils.training.train import PROGRESS_LOG
 
@@ -183,6 +186,7 @@ def write_results(notebooks: list[Path], preset: dict, name: str) -> int:
         here = {**preset, "figures_dir": os.path.relpath(out_dir, notebook.resolve().parent)}  # papermill's cwd: the notebook's folder
         output, seconds = run_notebook(notebook.resolve(), out_dir, here, name, progress=True)
         strip_volatile_metadata(output)
+        record_run_time(out_dir, notebook, seconds, name)
         print(f"  done in {seconds:.0f} s -> {output}", flush=True)
     return 0
 
@@ -191,9 +195,11 @@ def reproduce(args: argparse.Namespace) -> int:
     """Run the notebooks as ``main``'s arguments say, then write the index (or refresh them in place)."""
     pin_this_process()  # the kernels start with the pinned numerics (imprf_utils.numerics)
     if args.in_place or args.golden:
+        times, preset_name = (FIGURES, "default") if args.in_place else (args.golden, "smoke")  # where run_times.json goes
         for notebook in args.notebooks:
             print(f"{'refreshing' if args.in_place else 'golden copy of'} {notebook.name} ...", flush=True)
             seconds = refresh_committed(notebook.resolve()) if args.in_place else write_golden(notebook.resolve(), args.golden)
+            record_run_time(times, notebook, seconds, preset_name)
             print(f"  done in {seconds:.0f} s", flush=True)
         return 0
     preset = load_preset(args.preset)
@@ -202,6 +208,7 @@ def reproduce(args: argparse.Namespace) -> int:
         return write_results(args.notebooks, preset, name)
     out_dir = args.out or Path("build") / name
     out_dir.mkdir(parents=True, exist_ok=True)
+    figures = figures_root(preset.get("figures_dir") or None, name, relative_to=args.notebooks[0].resolve().parent)
     executed = []
     for i, notebook in enumerate(args.notebooks, 1):
         print(f"[{i}/{len(args.notebooks)}] {notebook.name} with preset {name} ...", flush=True)
@@ -212,8 +219,8 @@ def reproduce(args: argparse.Namespace) -> int:
             if err.ename not in bad_input:
                 raise
             raise bad_input[err.ename](f"{notebook.name}: {err.evalue} (as run: {out_dir / notebook.name})") from err
+        record_run_time(figures, notebook, executed[-1][1], name)
         print(f"  done in {executed[-1][1]:.0f} s -> {executed[-1][0]}", flush=True)
-    figures = figures_root(preset.get("figures_dir") or None, name, relative_to=args.notebooks[0].resolve().parent)
     index = write_index(out_dir, name, executed, figures, preset)
     print(f"index: {index}")
     return 0
