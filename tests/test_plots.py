@@ -23,10 +23,10 @@ from PIL import Image
 
 from imprf_utils.report.figure_files import FigureContext, caption_line, draw_caption, quoted, save_figure
 from imprf_utils.report.figures import (
-    ROBUSTNESS_COLOURS, ROBUSTNESS_COLUMNS, accuracy_figure, cavity_by_round_figure, cavity_round0_figure, cell_name,
-    data_vs_clone_figure, kurtosis_figure, lag_figure, learning_curves_figure, localization_figure, matched_pairs_figure,
-    robustness_figure, robustness_summary, superclasses_figure, train_fraction_figure,
+    accuracy_figure, cavity_by_round_figure, cavity_round0_figure, data_vs_clone_figure, kurtosis_figure, lag_figure,
+    learning_curves_figure, localization_figure, matched_pairs_figure, superclasses_figure, train_fraction_figure,
 )
+from imprf_utils.report.matrix import ROBUSTNESS_COLOURS, ROBUSTNESS_COLUMNS, cell_name, robustness_figure, robustness_summary
 from imprf_utils.report.marks import AXIS_LABELS, DATA_COLOURS, METHOD_COLOURS, band, claims_interval
 from imprf_utils.report.pictures import (
     MOSAIC_GAP, component_grid_figure, connections_figure, image_grid_figure, ipr_figure, mask_grid_figure, mask_images,
