@@ -364,7 +364,7 @@ def committed_preset(path: Path) -> str:
 
 
 def test_every_notebook_has_a_committed_claims_record():
-    assert sorted(p.stem for p in COMMITTED if p.parent.name == "skewed_texture") == [f"claims_0{i}" for i in range(8)]
+    assert sorted(p.stem for p in COMMITTED if p.parent.name == "skewed_texture") == [f"claims_0{i}" for i in range(9)]
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: str(p.relative_to(ROOT)))
