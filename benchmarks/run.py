@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -42,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from imprf_utils.data import Dataset  # noqa: E402
 from imprf_utils.data.clone import gaussian_clone  # noqa: E402
 from imprf_utils.measures.preactivations import cavity_scores, kurtosis  # noqa: E402
+from imprf_utils.output import cpu_model  # noqa: E402
 from imprf_utils.training.config import PRECISIONS  # noqa: E402
 from imprf_utils.training.device_data import DeviceData  # noqa: E402
 from imprf_utils.training.models import MaskedFCN  # noqa: E402
@@ -81,13 +81,7 @@ def machine(device: torch.device) -> dict:
     info = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    info["cpu"] = cpu
+    info["cpu"] = cpu_model()
     info["cpu_cores"] = os.cpu_count()
     return info
 

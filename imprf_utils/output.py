@@ -4,7 +4,7 @@
   (``RESULTS``), the default run store (``DEFAULT_RUN_STORE``), and a run's figures folder
   (`figures_root`).
 - Provenance (`provenance`): the parameters, package versions and git commit stored beside
-  every figure and in every claims record.
+  every figure and in every claims record; `cpu_model` names the machine's CPU.
 - Atomic writes (`write_atomic`): a file is written into a temporary sibling (``TMP_PREFIX``)
   and renamed into place, so a reader sees the old file or the new one, never a part.
 
@@ -51,6 +51,16 @@ def figures_root(
     if os.environ.get("IMPRF_FIGURES"):
         return Path(os.environ["IMPRF_FIGURES"])
     return REPOSITORY / "build" / Path(str(preset)).stem / "figures"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what `platform.processor` says, else "unknown CPU"."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
 
 
 def git_commit() -> str | None:

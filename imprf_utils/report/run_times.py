@@ -19,22 +19,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from imprf_utils.output import git_commit, write_atomic
+from imprf_utils.output import cpu_model, git_commit, write_atomic
 
 RUN_TIMES = "run_times.json"
 """The file's name, in the figures folder of a run (``figures/run_times.json`` for ``make notebooks``)."""
 FIELDS = ("seconds", "preset", "commit", "machine", "threads")
 """What an entry holds, besides its notebook (the entry's key)."""
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux's /proc/cpuinfo), else what `platform.processor` says, else "unknown CPU"."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def machine() -> str:
