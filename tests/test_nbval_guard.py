@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from imprf_utils.numerics import pinned_environ
+from conftest import run_with_a_kernel
 
 pytestmark = pytest.mark.notebooks
 
@@ -36,7 +37,7 @@ def planted_nbval(tmp_path: Path) -> subprocess.CompletedProcess:
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
         "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), str(NOTEBOOK),
     ]
-    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    return run_with_a_kernel(command, cwd=tmp_path, env=env, timeout=600)
 
 
 def test_planted_kurtosis_change_fails_nbval(tmp_path):

@@ -3,7 +3,6 @@
 import ast
 import os
 import re
-import subprocess
 import sys
 import typing
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from imprf_utils.report import reproduce
 from imprf_utils.training.presets import load_preset
+from conftest import run_with_a_kernel
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -228,7 +228,7 @@ def test_papermill_with_a_misspelled_parameter_fails_fast_with_the_closest_name(
         "-p", "step", "200", "-p", "run_store", str(tmp_path / "runs"), "-p", "figures_dir", str(tmp_path / "figures"),
         str(notebook), str(tmp_path / notebook.name),
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, "IMPRF_PROGRESS": "0"})
+    result = run_with_a_kernel(command, timeout=600, env={**os.environ, "IMPRF_PROGRESS": "0"})
     assert result.returncode != 0
     assert "ConfigError: unknown parameter 'step': did you mean 'steps'?" in result.stderr, result.stderr[-3000:]
     assert set(re.findall(r"unknown parameter '(\w+)'", result.stderr)) == {"step"}  # the preset's other names are silent

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from imprf_utils.numerics import PINNED
+from conftest import run_with_a_kernel
 
 pytestmark = pytest.mark.notebooks
 
@@ -48,7 +49,7 @@ def nbval(machine: dict[str, str], tmp_path: Path, *, pinned: bool, notebooks: l
         "--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"),
         *map(str, notebooks),
     ]
-    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    return run_with_a_kernel(command, cwd=tmp_path, env=env, timeout=900)
 
 
 @pytest.mark.parametrize("machine", MACHINES, ids=str)

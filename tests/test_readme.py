@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from imprf_utils.report.records import find_records, read_claims_record
 from imprf_utils.report.tables import markdown_summary
 from imprf_utils.training import presets
 from imprf_utils.training.config import ExperimentConfig
+from conftest import run_with_a_kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -153,7 +153,7 @@ def test_the_readme_papermill_command_passes_only_parameters_its_notebook_declar
 def test_the_readme_papermill_command_runs(tokens, tmp_path):
     command = smoke_version(tokens, tmp_path)
     env = {**os.environ, "IMPRF_PROGRESS": "0"}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    result = run_with_a_kernel(command, cwd=ROOT, env=env, timeout=900)
     assert result.returncode == 0, f"{shlex.join(command)}\n{result.stderr[-4000:]}"
     output = Path(command[-7])  # the notebook as executed, outputs included
     assert output.parent == tmp_path and output.exists()

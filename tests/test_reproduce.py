@@ -18,6 +18,7 @@ from imprf_utils.report.index import figure_caption, paper_figure
 from imprf_utils.report.records import write_claims_record
 from imprf_utils.report.reproduce import run_notebook, write_index
 from imprf_utils.training.presets import load_preset, preset_names
+from conftest import run_with_a_kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,14 +147,43 @@ def tiny_notebook(path: Path, code: str) -> Path:
 
 
 @pytest.mark.notebooks
-def test_the_kernel_runs_without_its_tcp_warning(tmp_path, capfd, monkeypatch):
-    """The kernel's "running over TCP without encryption" warning would print for every notebook."""
+def test_the_kernel_listens_on_socket_files_that_go_with_it(tmp_path, capfd):
+    """Two notebooks started at once cannot be handed the same TCP port: the kernel has no port."""
+    code = "from ipykernel.kernelapp import IPKernelApp\napp = IPKernelApp.instance()\nprint(app.transport, app.ip)"
+    output, _ = run_notebook(tiny_notebook(tmp_path / "tiny.ipynb", code), tmp_path, {}, "smoke")
+    transport, socket = nbformat.read(output, as_version=4).cells[-1].outputs[0]["text"].split()
+    assert transport == "ipc"
+    assert Path(socket).parent.name.startswith("imprf-kernel-") and not Path(socket).parent.exists()
+    assert "without encryption" not in capfd.readouterr().err
+
+
+@pytest.mark.notebooks
+def test_over_tcp_the_kernel_runs_without_its_warning(tmp_path, capfd, monkeypatch):
+    """Where there are no socket files (Windows), the kernel's "running over TCP without encryption"
+    warning would print for every notebook."""
+    monkeypatch.setattr(reproduce, "SOCKET_FILES", False)
     path = tiny_notebook(tmp_path / "tiny.ipynb", "print(x)")
     run_notebook(path, tmp_path, {"x": 2}, "smoke")
     assert "without encryption" not in capfd.readouterr().err
     monkeypatch.setattr(reproduce, "KERNEL_ARGUMENTS", [])  # the control: the kernel as it starts by default
     run_notebook(path, tmp_path, {"x": 2}, "smoke")
     assert "without encryption" in capfd.readouterr().err
+
+
+def test_a_command_whose_kernel_lost_its_port_starts_again_and_other_failures_do_not(tmp_path):
+    """tests' run_with_a_kernel: a kernel that died at start-up is started again, up to three times; any
+    other failure, and a kernel that keeps dying, come back as they failed."""
+    starts = tmp_path / "starts"
+
+    def command(printed: str) -> list[str]:
+        code = f"import sys; open({str(starts)!r}, 'a').write('.'); print({printed!r}, file=sys.stderr); sys.exit(1)"
+        return [sys.executable, "-c", code]
+
+    for printed, expected in [("zmq.error.ZMQError: Address already in use", 3), ("AssertionError", 1)]:
+        starts.write_text("")
+        result = run_with_a_kernel(command(printed), timeout=60)
+        assert result.returncode == 1 and printed in result.stderr
+        assert len(starts.read_text()) == expected, printed
 
 
 def test_a_config_error_is_one_line_not_a_traceback():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -24,6 +25,8 @@ from pathlib import Path
 
 import nbformat
 import papermill
+from jupyter_client import AsyncKernelManager
+from traitlets import default
 
 from imprf_utils.errors import BAD_INPUT
 from imprf_utils.numerics import pin_this_process
@@ -35,8 +38,40 @@ from imprf_utils.training.train import PROGRESS_LOG
 
 TIMEOUT_S = 6 * 3600  # per cell: a killed kernel must not hang papermill forever
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
-"""The kernel logs errors only: its one routine warning, "Kernel is running over TCP without
-encryption" (it listens on 127.0.0.1), would print for every notebook."""
+"""The kernel logs errors only: where it listens on TCP (127.0.0.1; systems without Unix sockets),
+its one routine warning, "Kernel is running over TCP without encryption", would print for every notebook."""
+
+
+class SocketFileKernelManager(AsyncKernelManager):
+    """A kernel reached through Unix socket files in a folder of its own, not through TCP ports.
+
+    jupyter_client picks five free ports and only then starts the kernel that binds them, so two
+    notebooks started at once (two runners, ``pytest -n 2``) can be handed the same port and one
+    kernel dies ("Address already in use"). Socket files cannot collide. The folder is a short
+    temporary one, as a socket's path must stay under 108 bytes; it goes with the kernel.
+    """
+
+    @default("transport")
+    def _socket_files(self) -> str:
+        return "ipc"
+
+    @default("ip")
+    def _socket_folder(self) -> str:
+        return os.path.join(tempfile.mkdtemp(prefix="imprf-kernel-"), "socket")
+
+    def cleanup_ipc_files(self) -> None:
+        super().cleanup_ipc_files()
+        shutil.rmtree(os.path.dirname(self.ip), ignore_errors=True)
+
+
+SOCKET_FILES = os.name == "posix"
+"""Whether kernels listen on socket files (SocketFileKernelManager); Windows has no Unix sockets."""
+
+
+def kernel_options() -> dict:
+    """papermill's options for the kernel: quiet, and over socket files where the system has them."""
+    manager = {"kernel_manager_class": SocketFileKernelManager} if SOCKET_FILES else {}
+    return {"kernel_name": "python3", "extra_arguments": KERNEL_ARGUMENTS, **manager}
 
 
 def run_notebook(
@@ -58,11 +93,10 @@ def run_notebook(
             str(notebook),
             str(output),
             parameters=parameters,
-            kernel_name="python3",
             cwd=str(notebook.parent),
             execution_timeout=TIMEOUT_S,
             progress_bar=sys.stderr.isatty(),
-            extra_arguments=KERNEL_ARGUMENTS,
+            **kernel_options(),
         )
     return output, time.perf_counter() - start
 
@@ -122,8 +156,8 @@ def refresh_committed(notebook: Path) -> float:
     start = time.perf_counter()
     with trainings_printed():
         papermill.execute_notebook(
-            str(notebook), str(notebook), kernel_name="python3", cwd=str(notebook.parent),
-            execution_timeout=TIMEOUT_S, progress_bar=sys.stderr.isatty(), extra_arguments=KERNEL_ARGUMENTS,
+            str(notebook), str(notebook), cwd=str(notebook.parent),
+            execution_timeout=TIMEOUT_S, progress_bar=sys.stderr.isatty(), **kernel_options(),
         )
     strip_volatile_metadata(notebook)
     return time.perf_counter() - start
