@@ -115,6 +115,18 @@ def test_a_progress_line_names_the_data_and_the_clone_trained_together(tmp_path,
     assert "skewed_texture (n=400, size=8, hidden=(16, 16), steps=40) and its clone seeds [0]: dense" in log.read_text()
 
 
+def test_a_progress_line_names_each_dataset_trained_together_once(tmp_path, monkeypatch):
+    """Each seed draws its own data, yet a dataset is one name: notebook 06's group (the data, a training
+    fraction and the clone, over seeds) is one short line, not a name per seed."""
+    log = tmp_path / "progress.log"
+    monkeypatch.setenv("IMPRF_PROGRESS_LOG", str(log))
+    variants = ({}, {"train_fraction": 0.5}, {"clone": True})
+    run_experiments([changed(TINY, seed=seed, rounds=0, compare_levels=(), **v) for v in variants for seed in (0, 1)], run_store=tmp_path, device="cpu")
+    data = "skewed_texture (n=400, size=8, hidden=(16, 16), steps=40)"
+    fraction = "skewed_texture (n=400, size=8, train_fraction=0.5, hidden=(16, 16), steps=40)"
+    assert log.read_text().startswith(f"{data}, {fraction} and its clone seeds [0, 1]: dense: 40 steps, 6 networks"), log.read_text()
+
+
 def test_dense_only_stops_after_level_0_and_a_full_run_reuses_it(experiment, tmp_path):
     dense = run_experiments([CONFIG], run_store=tmp_path, device="cpu", dense_only=True)[0]
     assert dense.run.levels() == ["level_0"]

@@ -238,10 +238,9 @@ class _Stages:
 
 
 def _joint_description(configs: list[ExperimentConfig]) -> str:
-    """The progress name of datasets trained together: "skewed_texture and its clone",
-    "skewed_texture (superclasses=semantic) and skewed_texture (superclasses=mod2)"."""
-    first, *others = configs
-    clone = data_key(dataclasses.replace(first, clone=True))
-    return first.description + "".join(
-        " and its clone" if data_key(other) == clone else f" and {other.description}" for other in others
-    )
+    """The progress name of datasets trained together, each named once (a dataset drawn per seed
+    is one name): "skewed_texture and its clone", "skewed_texture (superclasses=semantic) and
+    skewed_texture (superclasses=mod2)", "skewed_texture, skewed_texture (train_fraction=0.1) and its clone"."""
+    clone = dataclasses.replace(configs[0], clone=True).description
+    names = list(dict.fromkeys("its clone" if config.description == clone else config.description for config in configs))
+    return " and ".join(names) if len(names) <= 2 else ", ".join(names[:-1]) + " and " + names[-1]
