@@ -109,8 +109,11 @@ def test_captions_name_the_paper_figure():
 
 
 @pytest.mark.notebooks
-def test_each_training_in_a_notebook_prints_on_the_terminal(tmp_path, capsys):
-    """``make reproduce`` (run_notebook with progress) prints what the kernel's `train` reports, as it happens."""
+def test_each_training_in_a_notebook_prints_on_the_terminal_and_draws_no_bar_in_it(tmp_path, capsys, monkeypatch):
+    """``make reproduce`` (run_notebook with progress) prints what the kernel's `train` reports, as it happens;
+    the notebook keeps no progress bar (a saved widget shows a frozen 0%), though a kernel would draw one."""
+    monkeypatch.delenv("IMPRF_PROGRESS", raising=False)
+    monkeypatch.delenv("CI", raising=False)
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook.cells = [
@@ -130,7 +133,9 @@ def test_each_training_in_a_notebook_prints_on_the_terminal(tmp_path, capsys):
     ]
     path = tmp_path / "tiny.ipynb"
     nbformat.write(notebook, path)
-    run_notebook(path, tmp_path, {"steps": 30, "unused": 1}, "smoke", progress=True)
+    output, _ = run_notebook(path, tmp_path, {"steps": 30, "unused": 1}, "smoke", progress=True)
+    outputs = nbformat.read(output, as_version=4).cells[-1].outputs
+    assert not [o for o in outputs if o.output_type in ("display_data", "stream")], outputs
     printed = capsys.readouterr().out
     assert re.search(r"^    two tiny networks: 30 steps, 2 networks, \d+ s$", printed, re.M), printed
     run_notebook(path, tmp_path, {"steps": 20}, "smoke")  # without progress: nothing printed

@@ -89,16 +89,37 @@ def run_notebook(
     output = out_dir / notebook.name
     start = time.perf_counter()
     with trainings_printed() if progress else contextlib.nullcontext():
-        papermill.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters=parameters,
-            cwd=str(notebook.parent),
-            execution_timeout=TIMEOUT_S,
-            progress_bar=sys.stderr.isatty(),
-            **kernel_options(),
-        )
+        execute(notebook, output, parameters=parameters)
     return output, time.perf_counter() - start
+
+
+def execute(notebook: Path, output: Path, **options) -> None:
+    """papermill's run of ``notebook`` into ``output``, in its folder, with the runner's kernel.
+
+    The kernel draws no progress bars (IMPRF_PROGRESS=0): a bar saved in a notebook is a widget
+    that shows a frozen "0%" wherever the notebook is read, and only in the notebooks whose runs
+    the store lacked. The terminal has each training's line instead (``trainings_printed``).
+    """
+    with environment(IMPRF_PROGRESS="0"):
+        papermill.execute_notebook(
+            str(notebook), str(output), cwd=str(notebook.parent), execution_timeout=TIMEOUT_S,
+            progress_bar=sys.stderr.isatty(), **kernel_options(), **options,
+        )
+
+
+@contextlib.contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables, which a kernel started in the block inherits, until the block ends."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextlib.contextmanager
@@ -112,8 +133,6 @@ def trainings_printed(interval_s: float = 1.0) -> Iterator[None]:
         log = Path(scratch) / "progress.log"
         log.touch()
         done = threading.Event()
-        previous = os.environ.get(PROGRESS_LOG)
-        os.environ[PROGRESS_LOG] = str(log)
 
         def follow() -> None:
             with log.open(encoding="utf-8") as lines:
@@ -127,14 +146,11 @@ def trainings_printed(interval_s: float = 1.0) -> Iterator[None]:
         thread = threading.Thread(target=follow, daemon=True)
         thread.start()
         try:
-            yield
+            with environment(**{PROGRESS_LOG: str(log)}):
+                yield
         finally:
             done.set()
             thread.join()
-            if previous is None:
-                os.environ.pop(PROGRESS_LOG, None)
-            else:
-                os.environ[PROGRESS_LOG] = previous
 
 
 def strip_volatile_metadata(path: Path) -> None:
@@ -155,10 +171,7 @@ def refresh_committed(notebook: Path) -> float:
     os.environ["IMPRF_FIGURES"] = str(FIGURES)
     start = time.perf_counter()
     with trainings_printed():
-        papermill.execute_notebook(
-            str(notebook), str(notebook), cwd=str(notebook.parent),
-            execution_timeout=TIMEOUT_S, progress_bar=sys.stderr.isatty(), **kernel_options(),
-        )
+        execute(notebook, notebook)
     strip_volatile_metadata(notebook)
     return time.perf_counter() - start
 
@@ -171,17 +184,8 @@ def write_golden(notebook: Path, golden_dir: Path) -> float:
     """
     golden_dir.mkdir(parents=True, exist_ok=True)
     smoke = {**load_preset("smoke"), "run_store": None, "figures_dir": None}
-    with tempfile.TemporaryDirectory() as scratch:
-        saved = {k: os.environ.get(k) for k in ("IMPRF_FIGURES", "IMPRF_RUN_STORE")}
-        os.environ.update(IMPRF_FIGURES=f"{scratch}/figures", IMPRF_RUN_STORE=f"{scratch}/runs")
-        try:
-            output, seconds = run_notebook(notebook, golden_dir, smoke, "smoke")
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with tempfile.TemporaryDirectory() as scratch, environment(IMPRF_FIGURES=f"{scratch}/figures", IMPRF_RUN_STORE=f"{scratch}/runs"):
+        output, seconds = run_notebook(notebook, golden_dir, smoke, "smoke")
     strip_volatile_metadata(output)
     return seconds
 
