@@ -168,9 +168,8 @@ def refresh_committed(notebook: Path) -> float:
 
     Its figures and claims record go to the tracked ``figures/`` (the only run that writes there).
     """
-    os.environ["IMPRF_FIGURES"] = str(FIGURES)
     start = time.perf_counter()
-    with trainings_printed():
+    with environment(IMPRF_FIGURES=str(FIGURES)), trainings_printed():
         execute(notebook, notebook)
     strip_volatile_metadata(notebook)
     return time.perf_counter() - start
